@@ -1,0 +1,1 @@
+"""Tollgate: warehouse-native usage billing (Dagster + dbt + Stripe)."""
