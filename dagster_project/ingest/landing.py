@@ -1,0 +1,264 @@
+"""Load usage files from the landing zone into ``raw.usage_events`` with DuckDB's own readers.
+
+Layout: ``<landing root>/dt=YYYY-MM-DD/*.{ndjson,ndjson.gz,jsonl,parquet}`` where ``dt`` is the
+UTC day the file landed. Every line of every file becomes exactly one row of
+``raw.usage_events`` (unparseable lines are kept as text with a ``parse_error``); typing and
+validation happen in dbt. A file whose bytes were already loaded (same sha256) is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.warehouse import ensure_raw_schema
+
+log = logging.getLogger(__name__)
+
+NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
+PARQUET_SUFFIXES = (".parquet",)
+EVENT_FIELDS = ("event_id", "customer_id", "meter", "timestamp", "quantity")
+
+# One VARCHAR column per line. The delimiter is a control character: JSON forbids raw control
+# characters, so a line containing one is malformed whatever the reader does with it.
+_NDJSON_READER = """
+read_csv(?, columns = {'line': 'VARCHAR'}, header = false, delim = '\x1f', quote = '',
+         escape = '', auto_detect = false, strict_mode = false, max_line_size = 67108864,
+         store_rejects = true, ignore_errors = true,
+         rejects_table = 'tollgate_rejects', rejects_scan = 'tollgate_reject_scans')
+"""
+
+# Lines DuckDB could not read (invalid UTF-8, over-long) come back from its rejects table.
+_REJECT_REASONS = {"INVALID ENCODING": "invalid_encoding", "LINE SIZE OVER MAXIMUM": "line_too_long"}
+
+
+@dataclass
+class FileResult:
+    source_file: str
+    status: str  # loaded | already_loaded
+    lines: int = 0
+    unreadable: int = 0
+
+
+@dataclass
+class DayIngestResult:
+    landed_date: date
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def files_loaded(self) -> int:
+        return sum(f.status == "loaded" for f in self.files)
+
+    @property
+    def files_skipped(self) -> int:
+        return sum(f.status == "already_loaded" for f in self.files)
+
+    @property
+    def lines_loaded(self) -> int:
+        return sum(f.lines for f in self.files)
+
+
+def day_folder(landing_root: Path, day: date) -> Path:
+    return landing_root / f"dt={day.isoformat()}"
+
+
+def discover_files(landing_root: Path, day: date) -> list[Path]:
+    folder = day_folder(landing_root, day)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.name.endswith(NDJSON_SUFFIXES + PARQUET_SUFFIXES)
+    )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_format(path: Path) -> str:
+    name = path.name
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    return "ndjson.gz" if name.endswith(".gz") else "ndjson"
+
+
+def ingest_day(con: duckdb.DuckDBPyConnection, landing_root: Path, day: date) -> DayIngestResult:
+    """Load every not-yet-loaded file landed on ``day``; one transaction per file."""
+    ensure_raw_schema(con)
+    result = DayIngestResult(landed_date=day)
+    files = discover_files(landing_root, day)
+    for i, path in enumerate(files, start=1):
+        result.files.append(ingest_file(con, landing_root, path, day))
+        if i % 50 == 0 or i == len(files):
+            log.info("ingest %s: %d/%d files, %d lines", day, i, len(files), result.lines_loaded)
+    return result
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection, landing_root: Path, path: Path, day: date
+) -> FileResult:
+    source_file = path.relative_to(landing_root).as_posix()
+    file_id = file_sha256(path)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    con.execute("begin transaction")
+    try:
+        already = con.execute(
+            "select source_file from raw.landing_manifest where file_id = ?", [file_id]
+        ).fetchone()
+        if already:
+            if already[0] != source_file:
+                con.execute(
+                    "insert into raw.landing_duplicate_files select ?, ?, ?, ? where not exists "
+                    "(select 1 from raw.landing_duplicate_files where source_file = ? and file_id = ?)",
+                    [source_file, file_id, day, now, source_file, file_id],
+                )
+            con.execute("commit")
+            return FileResult(source_file, "already_loaded")
+        fmt = file_format(path)
+        if fmt == "parquet":
+            lines, unreadable = _insert_parquet(con, path, file_id, source_file, day, now), 0
+        else:
+            lines, unreadable = _insert_ndjson(con, path, file_id, source_file, day, now)
+        con.execute(
+            "insert into raw.landing_manifest values (?, ?, ?, ?, ?, ?, ?)",
+            [file_id, source_file, day, fmt, path.stat().st_size, lines, now],
+        )
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return FileResult(source_file, "loaded", lines=lines, unreadable=unreadable)
+
+
+def _field_sql(source: str) -> str:
+    """Text fields pulled from a JSON object held in ``source`` (null when it did not parse)."""
+    parts = [
+        f"case when parse_error is null then json_extract_string({source}, '$.{name}') end"
+        f" as {'event_timestamp' if name == 'timestamp' else name}"
+        for name in EVENT_FIELDS
+    ]
+    parts.append(
+        f"case when parse_error is null then cast(json_extract({source}, '$.properties') as varchar)"
+        " end as properties"
+    )
+    return ",\n        ".join(parts)
+
+
+def _insert_ndjson(con, path: Path, file_id: str, source_file: str, day: date, now: datetime):
+    con.execute("drop table if exists tollgate_rejects")
+    con.execute("drop table if exists tollgate_reject_scans")
+    con.execute(
+        f"create or replace temp table tollgate_readable as "
+        f"select row_number() over () as k, line from {_NDJSON_READER}",
+        [str(path)],
+    )
+    rejects = con.execute(
+        "select line, error_type, csv_line from tollgate_rejects order by line"
+    ).fetchall()
+    con.execute(
+        "create or replace temp table tollgate_rejected (line_number bigint, reason varchar, line varchar)"
+    )
+    if rejects:
+        con.executemany(
+            "insert into tollgate_rejected values (?, ?, ?)",
+            [(n, _REJECT_REASONS.get(t, "unreadable_line"), text) for n, t, text in rejects],
+        )
+    # Readable lines keep their order; their file line numbers are the numbers not rejected.
+    con.execute(
+        f"""
+        insert into raw.usage_events
+        with numbers as (
+            select range + 1 as line_number
+            from range((select count(*) from tollgate_readable) + (select count(*) from tollgate_rejected))
+        ),
+        readable_numbers as (
+            select line_number, row_number() over (order by line_number) as k
+            from numbers
+            where line_number not in (select line_number from tollgate_rejected)
+        ),
+        lines as (
+            select n.line_number, r.line, null::varchar as reject_reason
+            from readable_numbers n join tollgate_readable r using (k)
+            union all
+            select line_number, line, reason from tollgate_rejected
+        ),
+        parsed as (
+            select
+                line_number,
+                line,
+                case
+                    when reject_reason is not null then reject_reason
+                    when line is null or trim(line) = '' then 'empty_line'
+                    when not json_valid(line) then 'malformed_json'
+                    when json_type(line) <> 'OBJECT' then 'not_an_object'
+                end as parse_error
+            from lines
+        )
+        select
+            ? as file_id, ? as source_file, ? as landed_date, line_number, line as raw_line,
+            parse_error,
+            {_field_sql("line")},
+            ? as ingested_at
+        from parsed
+        order by line_number
+        """,
+        [file_id, source_file, day, now],
+    )
+    counted = con.execute(
+        "select count(*) from raw.usage_events where file_id = ?", [file_id]
+    ).fetchone()[0]
+    return counted, len(rejects)
+
+
+def _insert_parquet(con, path: Path, file_id: str, source_file: str, day: date, now: datetime):
+    columns = {
+        name: dtype
+        for name, dtype, *_ in con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
+    }
+
+    def text(name: str) -> str:
+        if name not in columns:
+            return "null::varchar"
+        dtype = columns[name].upper()
+        if dtype == "TIMESTAMP WITH TIME ZONE":
+            return f"strftime(t.\"{name}\" at time zone 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')"
+        if dtype.startswith(("STRUCT", "MAP")) or dtype.endswith("[]"):
+            return f"cast(to_json(t.\"{name}\") as varchar)"
+        # Naive TIMESTAMP casts to text without an offset and is quarantined as invalid_timestamp.
+        return f"cast(t.\"{name}\" as varchar)"
+
+    row_fields = ", ".join(f'"{name}" := t."{name}"' for name in columns)
+    con.execute(
+        f"""
+        insert into raw.usage_events
+        select
+            ? as file_id, ? as source_file, ? as landed_date,
+            t.file_row_number + 1 as line_number,
+            cast(to_json(struct_pack({row_fields})) as varchar) as raw_line,
+            null as parse_error,
+            {text("event_id")} as event_id,
+            {text("customer_id")} as customer_id,
+            {text("meter")} as meter,
+            {text("timestamp")} as event_timestamp,
+            {text("quantity")} as quantity,
+            {text("properties")} as properties,
+            ? as ingested_at
+        from read_parquet(?, file_row_number = true) as t
+        order by line_number
+        """,
+        [file_id, source_file, day, now, str(path)],
+    )
+    return con.execute(
+        "select count(*) from raw.usage_events where file_id = ?", [file_id]
+    ).fetchone()[0]

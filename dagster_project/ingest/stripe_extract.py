@@ -1,0 +1,286 @@
+"""Copy Stripe objects into ``raw_stripe.*`` through the official SDK, with pagination.
+
+Each extraction is a full snapshot of one kind of object, replaced in one transaction, so a
+rerun converges on Stripe's current state. Money fields stay integers (minor units) and
+``unit_amount_decimal`` stays the exact decimal string Stripe sends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import duckdb
+import pandas as pd
+import stripe
+
+PAGE_SIZE = 100  # Stripe's maximum page size: fewest round trips
+
+
+@dataclass(frozen=True)
+class RawTable:
+    name: str
+    columns: dict[str, str]  # column -> DuckDB type, in order
+
+    def ddl(self) -> str:
+        cols = ",\n    ".join(f"{c} {t}" for c, t in self.columns.items())
+        return f"create table if not exists raw_stripe.{self.name} (\n    {cols}\n)"
+
+
+def _table(table_name: str, /, **columns: str) -> RawTable:
+    return RawTable(table_name, {**columns, "raw_json": "varchar", "extracted_at": "timestamp"})
+
+
+TABLES: dict[str, RawTable] = {
+    t.name: t
+    for t in [
+        _table(
+            "customers", id="varchar", created="timestamp", email="varchar", name="varchar",
+            metadata_customer_id="varchar", metadata="varchar", livemode="boolean",
+        ),
+        _table("products", id="varchar", name="varchar", active="boolean", created="timestamp"),
+        _table(
+            "prices", id="varchar", product="varchar", currency="varchar", unit_amount="bigint",
+            unit_amount_decimal="varchar", billing_scheme="varchar", tiers_mode="varchar",
+            tiers="varchar", transform_divide_by="bigint", transform_round="varchar",
+            price_type="varchar", recurring_interval="varchar", recurring_interval_count="bigint",
+            recurring_usage_type="varchar", recurring_meter="varchar", nickname="varchar",
+            lookup_key="varchar", active="boolean", created="timestamp",
+        ),
+        _table(
+            "billing_meters", id="varchar", event_name="varchar", display_name="varchar",
+            status="varchar", aggregation_formula="varchar", customer_payload_key="varchar",
+            value_payload_key="varchar", created="timestamp",
+        ),
+        _table(
+            "subscriptions", id="varchar", customer="varchar", status="varchar",
+            currency="varchar", cancel_at_period_end="boolean", created="timestamp",
+            canceled_at="timestamp", ended_at="timestamp",
+        ),
+        _table(
+            "subscription_items", id="varchar", subscription="varchar", price="varchar",
+            quantity="bigint", current_period_start="timestamp", current_period_end="timestamp",
+            created="timestamp",
+        ),
+        _table(
+            "invoices", id="varchar", customer="varchar", subscription="varchar",
+            status="varchar", currency="varchar", period_start="timestamp",
+            period_end="timestamp", subtotal="bigint", total="bigint", amount_due="bigint",
+            created="timestamp",
+        ),
+        _table(
+            "invoice_lines", id="varchar", invoice="varchar", amount="bigint",
+            currency="varchar", quantity="bigint", price="varchar", period_start="timestamp",
+            period_end="timestamp", description="varchar",
+        ),
+    ]
+}
+
+
+def ensure_raw_stripe_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists raw_stripe")
+    for table in TABLES.values():
+        con.execute(table.ddl())
+
+
+def _ts(unix: int | None) -> datetime | None:
+    return None if unix is None else datetime.fromtimestamp(unix, timezone.utc).replace(tzinfo=None)
+
+
+def _get(obj: dict, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _id(value: Any) -> str | None:
+    """An expandable field is an id or an expanded object; keep the id."""
+    return value.get("id") if isinstance(value, dict) else value
+
+
+def _all(listing: Any) -> Iterable[dict]:
+    for obj in listing.auto_paging_iter():
+        yield obj.to_dict()
+
+
+# -- one flattener per Stripe object kind: dict -> row of the raw table (without bookkeeping) --
+
+def _customer_row(c: dict) -> dict:
+    meta = c.get("metadata") or {}
+    return {
+        "id": c["id"], "created": _ts(c.get("created")), "email": c.get("email"),
+        "name": c.get("name"), "metadata_customer_id": meta.get("customer_id"),
+        "metadata": json.dumps(meta, sort_keys=True), "livemode": c.get("livemode"),
+    }
+
+
+def _product_row(p: dict) -> dict:
+    return {"id": p["id"], "name": p.get("name"), "active": p.get("active"), "created": _ts(p.get("created"))}
+
+
+def _price_row(p: dict) -> dict:
+    recurring = p.get("recurring") or {}
+    transform = p.get("transform_quantity") or {}
+    return {
+        "id": p["id"], "product": _id(p.get("product")), "currency": p.get("currency"),
+        "unit_amount": p.get("unit_amount"), "unit_amount_decimal": p.get("unit_amount_decimal"),
+        "billing_scheme": p.get("billing_scheme"), "tiers_mode": p.get("tiers_mode"),
+        "tiers": json.dumps(p["tiers"]) if p.get("tiers") is not None else None,
+        "transform_divide_by": transform.get("divide_by"), "transform_round": transform.get("round"),
+        "price_type": p.get("type"), "recurring_interval": recurring.get("interval"),
+        "recurring_interval_count": recurring.get("interval_count"),
+        "recurring_usage_type": recurring.get("usage_type"), "recurring_meter": recurring.get("meter"),
+        "nickname": p.get("nickname"), "lookup_key": p.get("lookup_key"),
+        "active": p.get("active"), "created": _ts(p.get("created")),
+    }
+
+
+def _meter_row(m: dict) -> dict:
+    return {
+        "id": m["id"], "event_name": m.get("event_name"), "display_name": m.get("display_name"),
+        "status": m.get("status"), "aggregation_formula": _get(m, "default_aggregation", "formula"),
+        "customer_payload_key": _get(m, "customer_mapping", "event_payload_key"),
+        "value_payload_key": _get(m, "value_settings", "event_payload_key"),
+        "created": _ts(m.get("created")),
+    }
+
+
+def _subscription_row(s: dict) -> dict:
+    return {
+        "id": s["id"], "customer": _id(s.get("customer")), "status": s.get("status"),
+        "currency": s.get("currency"), "cancel_at_period_end": s.get("cancel_at_period_end"),
+        "created": _ts(s.get("created")), "canceled_at": _ts(s.get("canceled_at")),
+        "ended_at": _ts(s.get("ended_at")),
+    }
+
+
+def _subscription_item_row(item: dict, subscription_id: str) -> dict:
+    return {
+        "id": item["id"], "subscription": subscription_id, "price": _id(item.get("price")),
+        "quantity": item.get("quantity"),
+        "current_period_start": _ts(item.get("current_period_start")),
+        "current_period_end": _ts(item.get("current_period_end")),
+        "created": _ts(item.get("created")),
+    }
+
+
+def _invoice_row(i: dict) -> dict:
+    return {
+        "id": i["id"], "customer": _id(i.get("customer")),
+        "subscription": _id(_get(i, "parent", "subscription_details", "subscription") or i.get("subscription")),
+        "status": i.get("status"), "currency": i.get("currency"),
+        "period_start": _ts(i.get("period_start")), "period_end": _ts(i.get("period_end")),
+        "subtotal": i.get("subtotal"), "total": i.get("total"), "amount_due": i.get("amount_due"),
+        "created": _ts(i.get("created")),
+    }
+
+
+def _invoice_line_row(line: dict, invoice_id: str) -> dict:
+    price = _get(line, "pricing", "price_details", "price") or _id(line.get("price"))
+    return {
+        "id": line["id"], "invoice": invoice_id, "amount": line.get("amount"),
+        "currency": line.get("currency"), "quantity": line.get("quantity"), "price": price,
+        "period_start": _ts(_get(line, "period", "start")),
+        "period_end": _ts(_get(line, "period", "end")), "description": line.get("description"),
+    }
+
+
+def _with_raw(row: dict, obj: dict) -> dict:
+    return {**row, "raw_json": json.dumps(obj, sort_keys=True, default=str)}
+
+
+def _replace(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], extracted_at: datetime) -> int:
+    spec = TABLES[table]
+    frame = pd.DataFrame([{**r, "extracted_at": extracted_at} for r in rows], columns=list(spec.columns))
+    con.execute("begin transaction")
+    try:
+        con.execute(f"delete from raw_stripe.{table}")
+        if rows:
+            con.register("snapshot_frame", frame)
+            casts = ", ".join(f"cast({c} as {t}) as {c}" for c, t in spec.columns.items())
+            con.execute(f"insert into raw_stripe.{table} select {casts} from snapshot_frame")
+            con.unregister("snapshot_frame")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return len(rows)
+
+
+def _snapshot(
+    con: duckdb.DuckDBPyConnection, table: str, objects: Iterable[dict], to_row: Callable[[dict], dict]
+) -> int:
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    return _replace(con, table, [_with_raw(to_row(o), o) for o in objects], now)
+
+
+def extract_customers(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    listing = client.v1.customers.list({"limit": PAGE_SIZE})
+    return {"customers": _snapshot(con, "customers", _all(listing), _customer_row)}
+
+
+def extract_products(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    listing = client.v1.products.list({"limit": PAGE_SIZE})
+    return {"products": _snapshot(con, "products", _all(listing), _product_row)}
+
+
+def extract_prices(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    # Tiers are only included when expanded, as in Stripe.
+    listing = client.v1.prices.list({"limit": PAGE_SIZE, "expand": ["data.tiers"]})
+    return {"prices": _snapshot(con, "prices", _all(listing), _price_row)}
+
+
+def extract_billing_meters(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    listing = client.v1.billing.meters.list({"limit": PAGE_SIZE})
+    return {"billing_meters": _snapshot(con, "billing_meters", _all(listing), _meter_row)}
+
+
+def extract_subscriptions(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    subscriptions = list(_all(client.v1.subscriptions.list({"limit": PAGE_SIZE, "status": "all"})))
+    items: list[dict] = []
+    for sub in subscriptions:
+        embedded = sub.get("items") or {}
+        sub_items = embedded.get("data") or []
+        if embedded.get("has_more"):
+            sub_items = list(
+                _all(client.v1.subscription_items.list({"subscription": sub["id"], "limit": PAGE_SIZE}))
+            )
+        items.extend(_with_raw(_subscription_item_row(i, sub["id"]), i) for i in sub_items)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    return {
+        "subscriptions": _replace(
+            con, "subscriptions", [_with_raw(_subscription_row(s), s) for s in subscriptions], now
+        ),
+        "subscription_items": _replace(con, "subscription_items", items, now),
+    }
+
+
+def extract_invoices(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    invoices = list(_all(client.v1.invoices.list({"limit": PAGE_SIZE})))
+    lines: list[dict] = []
+    for inv in invoices:
+        embedded = inv.get("lines") or {}
+        inv_lines = embedded.get("data") or []
+        if embedded.get("has_more"):
+            inv_lines = list(_all(client.v1.invoices.line_items.list(inv["id"], {"limit": PAGE_SIZE})))
+        lines.extend(_with_raw(_invoice_line_row(line, inv["id"]), line) for line in inv_lines)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    return {
+        "invoices": _replace(con, "invoices", [_with_raw(_invoice_row(i), i) for i in invoices], now),
+        "invoice_lines": _replace(con, "invoice_lines", lines, now),
+    }
+
+
+EXTRACTORS: dict[str, Callable[[stripe.StripeClient, duckdb.DuckDBPyConnection], dict[str, int]]] = {
+    "stripe_customers": extract_customers,
+    "stripe_products": extract_products,
+    "stripe_prices": extract_prices,
+    "stripe_billing_meters": extract_billing_meters,
+    "stripe_subscriptions": extract_subscriptions,
+    "stripe_invoices": extract_invoices,
+}

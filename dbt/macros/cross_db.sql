@@ -1,0 +1,61 @@
+{#- Cross-database helpers of our own (dbt_utils cannot be installed here).
+    Each has a DuckDB default and a PostgreSQL variant; add a dispatch for another warehouse. -#}
+
+{#- Text that is a plain decimal number (optional sign, digits, optional fraction or exponent). -#}
+{% macro decimal_pattern() -%}
+'^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$'
+{%- endmacro %}
+
+{#- RFC 3339 date-time with an explicit offset (Z or +hh:mm). -#}
+{% macro rfc3339_pattern() -%}
+'^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$'
+{%- endmacro %}
+
+{% macro regex_matches(expr, pattern) -%}
+    {{ return(adapter.dispatch('regex_matches', 'tollgate')(expr, pattern)) }}
+{%- endmacro %}
+{% macro default__regex_matches(expr, pattern) -%}
+    regexp_full_match({{ expr }}, {{ pattern }})
+{%- endmacro %}
+{% macro postgres__regex_matches(expr, pattern) -%}
+    ({{ expr }} ~ {{ pattern }})
+{%- endmacro %}
+
+{#- Text -> DECIMAL(38, 12), or null when it is not a number that fits. Never through a float. -#}
+{% macro safe_cast_quantity(expr) -%}
+    {{ return(adapter.dispatch('safe_cast_quantity', 'tollgate')(expr)) }}
+{%- endmacro %}
+{% macro default__safe_cast_quantity(expr) -%}
+    case when {{ tollgate.regex_matches('trim(' ~ expr ~ ')', tollgate.decimal_pattern()) }}
+         then try_cast(trim({{ expr }}) as decimal(38, 12)) end
+{%- endmacro %}
+{% macro postgres__safe_cast_quantity(expr) -%}
+    {#- numeric accepts exponents; a value too large for (38,12) must not abort the run, so the
+        magnitude is bounded first (26 integer digits). -#}
+    case when {{ tollgate.regex_matches('trim(' ~ expr ~ ')', tollgate.decimal_pattern()) }}
+          and abs(cast(trim({{ expr }}) as numeric)) < 1e26
+         then cast(cast(trim({{ expr }}) as numeric) as decimal(38, 12)) end
+{%- endmacro %}
+
+{#- RFC 3339 text -> timestamp without time zone, in UTC; null when it is not RFC 3339. -#}
+{% macro safe_cast_utc_timestamp(expr) -%}
+    {{ return(adapter.dispatch('safe_cast_utc_timestamp', 'tollgate')(expr)) }}
+{%- endmacro %}
+{% macro default__safe_cast_utc_timestamp(expr) -%}
+    case when {{ tollgate.regex_matches(expr, tollgate.rfc3339_pattern()) }}
+         then try_cast({{ expr }} as timestamptz) at time zone 'UTC' end
+{%- endmacro %}
+{% macro postgres__safe_cast_utc_timestamp(expr) -%}
+    case when {{ tollgate.regex_matches(expr, tollgate.rfc3339_pattern()) }}
+         then cast({{ expr }} as timestamptz) at time zone 'UTC' end
+{%- endmacro %}
+
+{#- A timestamp plus a whole number of units ('day', 'minute'). -#}
+{% macro add_interval(expr, amount, unit) -%}
+    ({{ expr }} + cast({{ amount }} || ' {{ unit }}' as interval))
+{%- endmacro %}
+
+{#- Deterministic hex digest of the given expressions (surrogate keys). -#}
+{% macro hash_key(exprs) -%}
+    md5({% for e in exprs %}coalesce(cast({{ e }} as varchar), '<null>'){% if not loop.last %} || '|' || {% endif %}{% endfor %})
+{%- endmacro %}

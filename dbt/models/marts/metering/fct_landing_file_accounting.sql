@@ -1,0 +1,36 @@
+-- Per landed file: lines landed = accepted + duplicates + quarantined (checked by a test).
+with files as (
+    select * from {{ ref('stg_usage__landing_files') }}
+),
+
+classified as (
+    select * from {{ ref('int_usage_events_classified') }}
+),
+
+per_file as (
+    select
+        file_id,
+        count(*) as lines_classified,
+        cast(sum(case when status = 'accepted' then 1 else 0 end) as bigint) as accepted,
+        cast(sum(case when status = 'duplicate' then 1 else 0 end) as bigint) as duplicates,
+        cast(sum(case when status = 'quarantined' then 1 else 0 end) as bigint) as quarantined
+    from classified
+    group by file_id
+),
+
+final as (
+    select
+        files.file_id,
+        files.source_file,
+        files.landed_date,
+        files.file_format,
+        files.lines_landed,
+        coalesce(per_file.lines_classified, 0) as lines_classified,
+        coalesce(per_file.accepted, 0) as accepted,
+        coalesce(per_file.duplicates, 0) as duplicates,
+        coalesce(per_file.quarantined, 0) as quarantined
+    from files
+    left join per_file on files.file_id = per_file.file_id
+)
+
+select * from final
