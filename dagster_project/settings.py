@@ -46,7 +46,10 @@ class Settings:
 
 
 def tollgate_home() -> Path:
-    return Path(os.environ.get("TOLLGATE_HOME", "./.tollgate")).resolve()
+    home = Path(os.environ.get("TOLLGATE_HOME", "./.tollgate")).resolve()
+    # dbt (a subprocess) reads the same variable in profiles.yml: give it the absolute path.
+    os.environ["TOLLGATE_HOME"] = str(home)
+    return home
 
 
 def get_settings() -> Settings:

@@ -149,7 +149,7 @@ def _field_sql(source: str) -> str:
         for name in EVENT_FIELDS
     ]
     parts.append(
-        f"case when parse_error is null then cast(json_extract({source}, '$.properties') as varchar)"
+        f"case when parse_error is null then cast(json(json_extract({source}, '$.properties')) as varchar)"
         " end as properties"
     )
     return ",\n        ".join(parts)
@@ -235,6 +235,9 @@ def _insert_parquet(con, path: Path, file_id: str, source_file: str, day: date, 
             return f"strftime(t.\"{name}\" at time zone 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')"
         if dtype.startswith(("STRUCT", "MAP")) or dtype.endswith("[]"):
             return f"cast(to_json(t.\"{name}\") as varchar)"
+        if name == "properties":  # JSON text: minified like the NDJSON path, so copies compare equal
+            col = f"cast(t.\"{name}\" as varchar)"
+            return f"case when json_valid({col}) then cast(json({col}) as varchar) else {col} end"
         # Naive TIMESTAMP casts to text without an offset and is quarantined as invalid_timestamp.
         return f"cast(t.\"{name}\" as varchar)"
 

@@ -276,11 +276,14 @@ def extract_invoices(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection
     }
 
 
-EXTRACTORS: dict[str, Callable[[stripe.StripeClient, duckdb.DuckDBPyConnection], dict[str, int]]] = {
-    "stripe_customers": extract_customers,
-    "stripe_products": extract_products,
-    "stripe_prices": extract_prices,
-    "stripe_billing_meters": extract_billing_meters,
-    "stripe_subscriptions": extract_subscriptions,
-    "stripe_invoices": extract_invoices,
+Extractor = Callable[[stripe.StripeClient, duckdb.DuckDBPyConnection], dict[str, int]]
+
+# extraction -> (function, the raw_stripe tables it replaces)
+EXTRACTORS: dict[str, tuple[Extractor, tuple[str, ...]]] = {
+    "customers": (extract_customers, ("customers",)),
+    "products": (extract_products, ("products",)),
+    "prices": (extract_prices, ("prices",)),
+    "billing_meters": (extract_billing_meters, ("billing_meters",)),
+    "subscriptions": (extract_subscriptions, ("subscriptions", "subscription_items")),
+    "invoices": (extract_invoices, ("invoices", "invoice_lines")),
 }

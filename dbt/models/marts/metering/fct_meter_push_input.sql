@@ -7,6 +7,10 @@ with usage_daily as (
     select * from {{ ref('fct_usage_daily') }}
 ),
 
+meters as (
+    select * from {{ ref('stg_stripe__billing_meters') }}
+),
+
 cumulative as (
     select
         usage_daily_id,
@@ -27,11 +31,13 @@ cumulative as (
 
 final as (
     select
-        usage_daily_id as push_key,
-        customer_id,
-        stripe_customer_id,
-        meter_event_name,
-        meter_id,
+        cumulative.usage_daily_id as push_key,
+        cumulative.customer_id,
+        cumulative.stripe_customer_id,
+        cumulative.meter_event_name,
+        cumulative.meter_id,
+        coalesce(meters.customer_payload_key, 'stripe_customer_id') as customer_payload_key,
+        coalesce(meters.value_payload_key, 'value') as value_payload_key,
         usage_date,
         quantity,
         event_count,
@@ -41,6 +47,7 @@ final as (
         cast(cumulative_quantity - floor(cumulative_quantity) as decimal(38, 12))
             as carried_remainder
     from cumulative
+    left join meters on cumulative.meter_id = meters.meter_id
 )
 
 select * from final

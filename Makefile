@@ -1,0 +1,36 @@
+# `make demo` and `make test` each set everything up on a bare machine (a .venv when missing).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export TOLLGATE_HOME ?= $(CURDIR)/.tollgate
+
+.PHONY: install demo test ui emulator lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tollgate demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# The Dagster UI on 127.0.0.1:3000, with the demo's runs (Dagster storage under $TOLLGATE_HOME).
+ui: $(STAMP)
+	mkdir -p $(TOLLGATE_HOME)/dagster
+	DAGSTER_HOME=$(TOLLGATE_HOME)/dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+emulator: $(STAMP)
+	$(BIN)/tollgate emulator
+
+lint: $(STAMP)
+	$(BIN)/ruff check dagster_project tests
+
+clean:
+	rm -rf .tollgate dbt/target dbt/logs

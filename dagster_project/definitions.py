@@ -1,0 +1,50 @@
+"""The single Definitions object: ingest -> dbt -> gates -> push, plus schedule and sensor."""
+
+
+import os
+
+from dagster import (
+    AssetSelection,
+    Definitions,
+    EnvVar,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+    in_process_executor,
+)
+
+from dagster_project.ingest.assets import build_landing_sensor, raw_usage_events, stripe_assets
+from dagster_project.partitions import daily_partitions
+from dagster_project.push.assets import stripe_meter_events
+from dagster_project.quality.checks import gx_push_input_suite
+from dagster_project.resources import StripeResource, WarehouseResource
+from dagster_project.transform.dbt_assets import dbt_resource, tollgate_dbt_models
+
+daily_invoicing_run = define_asset_job(
+    "daily_invoicing_run",
+    selection=AssetSelection.all(),
+    partitions_def=daily_partitions,
+    description="Everything for one UTC day: land usage, snapshot Stripe, dbt build, gates, push.",
+)
+
+
+def _stripe_resource() -> StripeResource:
+    # The key is referenced as an EnvVar so the UI shows its name, never its value.
+    key = EnvVar("STRIPE_API_KEY") if os.environ.get("STRIPE_API_KEY") else None
+    return StripeResource(api_key=key, api_base=os.environ.get("STRIPE_API_BASE") or None)
+
+
+defs = Definitions(
+    assets=[raw_usage_events, *stripe_assets, tollgate_dbt_models, stripe_meter_events],
+    asset_checks=[gx_push_input_suite],
+    jobs=[daily_invoicing_run],
+    # 02:00 UTC: the daily invoicing run for yesterday's partition.
+    schedules=[build_schedule_from_partitioned_job(daily_invoicing_run, hour_of_day=2)],
+    sensors=[build_landing_sensor(daily_invoicing_run)],
+    resources={
+        "warehouse": WarehouseResource(),
+        "stripe": _stripe_resource(),
+        "dbt": dbt_resource(),
+    },
+    # DuckDB admits one writing process at a time: run a job's steps in one process, in order.
+    executor=in_process_executor,
+)

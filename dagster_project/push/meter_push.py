@@ -1,0 +1,333 @@
+"""Push the warehouse's desired meter totals to Stripe Billing, exactly once.
+
+The push log (outbox) lives in the warehouse and is append-only:
+
+* ``push.meter_event_intents``: one row per meter event we mean to send, written and committed
+  *before* the call. Its ``identifier`` is derived from (push_key, sequence number), so a rerun
+  that recomputes the same intent derives the same identifier; it is also the Idempotency-Key.
+* ``push.meter_event_outcomes``: one row per definitive result, written after the call:
+  ``delivered`` (Stripe holds the event, including "an event already exists with identifier"),
+  or ``rejected`` (Stripe refused it for good; a failed check reports it).
+
+An intent without an outcome is *unresolved*: the call may or may not have reached Stripe. A
+rerun resends it with the same identifier and key, so Stripe replays or refuses the duplicate;
+it is never sent under a new identifier. The delta for a (customer, meter, day) is
+``desired - delivered - unresolved``: late usage is pushed as the difference under a new
+identifier, and a downward correction as a negative event (Stripe's documented way to correct
+over-reported usage).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+import duckdb
+import stripe
+
+log = logging.getLogger(__name__)
+
+PUSH_DDL = """
+create schema if not exists push;
+create table if not exists push.meter_event_intents (
+    identifier            varchar primary key,  -- meter event identifier and Idempotency-Key
+    push_key              varchar not null,     -- (stripe customer, meter, day) from fct_meter_push_input
+    sequence_number       integer not null,     -- 1 for the first push of a key, 2 for its first delta...
+    stripe_customer_id    varchar not null,
+    meter_event_name      varchar not null,
+    usage_date            date not null,
+    value                 bigint not null,      -- whole units; negative for a downward correction
+    event_timestamp       bigint not null,      -- unix seconds sent to Stripe (00:00 UTC of usage_date)
+    customer_payload_key  varchar not null,
+    value_payload_key     varchar not null,
+    created_at            timestamp not null,
+    run_id                varchar
+);
+create table if not exists push.meter_event_outcomes (
+    identifier   varchar not null,
+    outcome      varchar not null,  -- delivered | rejected
+    http_status  integer,
+    detail       varchar,
+    recorded_at  timestamp not null,
+    run_id       varchar
+);
+"""
+
+# Stripe accepts meter events up to 35 days old; keep a margin so an event is not refused in
+# flight. Older deltas are reported (with the units at stake), never sent blindly.
+STRIPE_MAX_EVENT_AGE = timedelta(days=35)
+WINDOW_SAFETY_MARGIN = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Intent:
+    identifier: str
+    push_key: str
+    sequence_number: int
+    stripe_customer_id: str
+    meter_event_name: str
+    usage_date: date
+    value: int
+    event_timestamp: int
+    customer_payload_key: str
+    value_payload_key: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    identifier: str
+    outcome: str | None  # delivered | rejected | None (still unresolved: retry later)
+    http_status: int | None
+    detail: str
+
+
+@dataclass
+class PushReport:
+    desired_units: int = 0
+    delivered_units_before: int = 0
+    new_intents: int = 0
+    resent_unresolved: int = 0
+    calls: int = 0
+    delivered: int = 0
+    already_in_stripe: int = 0
+    rejected: int = 0
+    unresolved: int = 0
+    delivered_units: int = 0
+    out_of_window_keys: int = 0
+    out_of_window_units: int = 0
+    rejected_details: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    max_attempts: int = 5  # per intent within one run, on retryable failures
+    backoff_base_seconds: float = 0.5
+    backoff_cap_seconds: float = 8.0
+    concurrency: int = 4  # parallel (customer, meter) streams; one call at a time per stream
+
+
+def ensure_push_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(PUSH_DDL)
+
+
+def meter_event_identifier(push_key: str, sequence_number: int) -> str:
+    """Deterministic: the same intent always carries the same identifier (<= 100 chars)."""
+    digest = hashlib.sha256(f"{push_key}|{sequence_number}".encode()).hexdigest()[:40]
+    return f"tg_{digest}"
+
+
+def day_start_unix(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+
+
+def plan_intents(
+    con: duckdb.DuckDBPyConnection, now: datetime, report: PushReport
+) -> list[Intent]:
+    """New intents for every key whose desired total differs from delivered + unresolved."""
+    rows = con.execute(
+        """
+        with desired as (
+            select push_key, stripe_customer_id, meter_event_name, usage_date, desired_value,
+                   customer_payload_key, value_payload_key
+            from marts.fct_meter_push_input
+        ),
+        outcomes as (
+            select identifier, arg_max(outcome, recorded_at) as outcome
+            from push.meter_event_outcomes group by identifier
+        ),
+        logged as (
+            select
+                i.push_key,
+                max(i.sequence_number) as last_sequence,
+                sum(case when o.outcome = 'delivered' then i.value else 0 end) as delivered,
+                sum(case when o.outcome is null then i.value else 0 end) as unresolved
+            from push.meter_event_intents i left join outcomes o using (identifier)
+            group by i.push_key
+        )
+        select
+            d.push_key, d.stripe_customer_id, d.meter_event_name, d.usage_date,
+            d.desired_value, coalesce(l.delivered, 0), coalesce(l.unresolved, 0),
+            coalesce(l.last_sequence, 0), d.customer_payload_key, d.value_payload_key
+        from desired d left join logged l using (push_key)
+        order by d.stripe_customer_id, d.meter_event_name, d.usage_date
+        """
+    ).fetchall()
+    oldest_allowed = now - STRIPE_MAX_EVENT_AGE + WINDOW_SAFETY_MARGIN
+    intents = []
+    for (key, customer, meter, day, desired, delivered, unresolved, last_seq, cust_key, value_key) in rows:
+        report.desired_units += int(desired)
+        report.delivered_units_before += int(delivered)
+        delta = int(desired) - int(delivered) - int(unresolved)
+        if delta == 0:
+            continue
+        ts = day_start_unix(day)
+        if datetime.fromtimestamp(ts, timezone.utc) < oldest_allowed:
+            report.out_of_window_keys += 1
+            report.out_of_window_units += delta
+            continue
+        seq = int(last_seq) + 1
+        intents.append(
+            Intent(
+                identifier=meter_event_identifier(key, seq), push_key=key, sequence_number=seq,
+                stripe_customer_id=customer, meter_event_name=meter, usage_date=day, value=delta,
+                event_timestamp=ts, customer_payload_key=cust_key or "stripe_customer_id",
+                value_payload_key=value_key or "value",
+            )
+        )
+    return intents
+
+
+def unresolved_intents(con: duckdb.DuckDBPyConnection) -> list[Intent]:
+    rows = con.execute(
+        """
+        select i.identifier, i.push_key, i.sequence_number, i.stripe_customer_id,
+               i.meter_event_name, i.usage_date, i.value, i.event_timestamp,
+               i.customer_payload_key, i.value_payload_key
+        from push.meter_event_intents i
+        where not exists (select 1 from push.meter_event_outcomes o where o.identifier = i.identifier)
+        order by i.created_at, i.identifier
+        """
+    ).fetchall()
+    return [Intent(*r) for r in rows]
+
+
+def record_intents(con: duckdb.DuckDBPyConnection, intents: list[Intent], run_id: str | None) -> None:
+    if not intents:
+        return
+    now = _utcnow()
+    con.execute("begin transaction")
+    con.executemany(
+        "insert into push.meter_event_intents values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (i.identifier, i.push_key, i.sequence_number, i.stripe_customer_id, i.meter_event_name,
+             i.usage_date, i.value, i.event_timestamp, i.customer_payload_key, i.value_payload_key,
+             now, run_id)
+            for i in intents
+        ],
+    )
+    con.execute("commit")
+
+
+def record_outcomes(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], run_id: str | None) -> None:
+    final = [o for o in outcomes if o.outcome is not None]
+    if not final:
+        return
+    now = _utcnow()
+    con.executemany(
+        "insert into push.meter_event_outcomes values (?, ?, ?, ?, ?, ?)",
+        [(o.identifier, o.outcome, o.http_status, o.detail, now, run_id) for o in final],
+    )
+
+
+def send_intent(client: stripe.StripeClient, intent: Intent, config: PushConfig) -> Outcome:
+    """One meter event, retried on retryable failures with the same identifier and key."""
+    params = {
+        "event_name": intent.meter_event_name,
+        "identifier": intent.identifier,
+        "timestamp": intent.event_timestamp,
+        "payload": {
+            intent.customer_payload_key: intent.stripe_customer_id,
+            intent.value_payload_key: str(intent.value),
+        },
+    }
+    last = Outcome(intent.identifier, None, None, "not attempted")
+    for attempt in range(1, config.max_attempts + 1):
+        try:
+            client.v1.billing.meter_events.create(
+                params, options={"idempotency_key": intent.identifier}
+            )
+            return Outcome(intent.identifier, "delivered", 200, "created")
+        except stripe.InvalidRequestError as e:
+            if _is_duplicate_identifier(e):
+                return Outcome(intent.identifier, "delivered", e.http_status, "already in Stripe")
+            return Outcome(intent.identifier, "rejected", e.http_status, _describe(e))
+        except (stripe.AuthenticationError, stripe.PermissionError, stripe.IdempotencyError) as e:
+            return Outcome(intent.identifier, "rejected", e.http_status, _describe(e))
+        except stripe.RateLimitError as e:
+            last = Outcome(intent.identifier, None, e.http_status, _describe(e))
+        except (stripe.APIConnectionError, stripe.APIError) as e:
+            if e.http_status is not None and 400 <= e.http_status < 500 and e.http_status not in (409, 429):
+                return Outcome(intent.identifier, "rejected", e.http_status, _describe(e))
+            last = Outcome(intent.identifier, None, e.http_status, _describe(e))
+        if attempt < config.max_attempts:
+            time.sleep(_backoff(attempt, config))
+    return last
+
+
+def push_meter_events(
+    con: duckdb.DuckDBPyConnection,
+    client: stripe.StripeClient,
+    *,
+    run_id: str | None = None,
+    now: datetime | None = None,
+    config: PushConfig = PushConfig(),
+) -> PushReport:
+    ensure_push_schema(con)
+    now = now or datetime.now(timezone.utc)
+    report = PushReport()
+    # First finish what an earlier (possibly crashed) run started, under the same identifiers.
+    resend = unresolved_intents(con)
+    report.resent_unresolved = len(resend)
+    new = plan_intents(con, now, report)
+    record_intents(con, new, run_id)  # committed before any call
+    report.new_intents = len(new)
+    outcomes = _send_all(con, client, resend + new, config, run_id)
+    for intent, outcome in outcomes:
+        report.calls += 1
+        if outcome.outcome == "delivered":
+            report.delivered += 1
+            report.delivered_units += intent.value
+            report.already_in_stripe += outcome.detail == "already in Stripe"
+        elif outcome.outcome == "rejected":
+            report.rejected += 1
+            report.rejected_details.append(
+                f"{intent.stripe_customer_id} {intent.meter_event_name} {intent.usage_date}: "
+                f"{intent.value} units: {outcome.detail}"
+            )
+        else:
+            report.unresolved += 1
+    return report
+
+
+def _send_all(con, client, intents: list[Intent], config: PushConfig, run_id):
+    """One stream per (customer, meter), sent in order; outcomes recorded as they arrive."""
+    streams: dict[tuple[str, str], list[Intent]] = defaultdict(list)
+    for intent in intents:
+        streams[(intent.stripe_customer_id, intent.meter_event_name)].append(intent)
+
+    def run_stream(stream: list[Intent]) -> list[tuple[Intent, Outcome]]:
+        return [(i, send_intent(client, i, config)) for i in stream]
+
+    results: list[tuple[Intent, Outcome]] = []
+    with ThreadPoolExecutor(max_workers=max(1, config.concurrency)) as pool:
+        for done, stream_results in enumerate(pool.map(run_stream, streams.values()), start=1):
+            record_outcomes(con, [o for _, o in stream_results], run_id)
+            results.extend(stream_results)
+            if done % 100 == 0:
+                log.info("push: %d/%d customer-meter streams sent", done, len(streams))
+    return results
+
+
+def _is_duplicate_identifier(e: stripe.InvalidRequestError) -> bool:
+    message = (e.user_message or str(e) or "").lower()
+    return "already exists" in message and "identifier" in message
+
+
+def _describe(e: stripe.StripeError) -> str:
+    # Only Stripe's own message and code: never request headers (they carry the key).
+    return f"{type(e).__name__} {e.http_status} {getattr(e, 'code', None)}: {e.user_message}"
+
+
+def _backoff(attempt: int, config: PushConfig) -> float:
+    ceiling = min(config.backoff_cap_seconds, config.backoff_base_seconds * 2 ** (attempt - 1))
+    return ceiling * (0.5 + random.random() / 2)  # jitter, as Stripe asks
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)

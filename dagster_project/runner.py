@@ -1,0 +1,49 @@
+"""Run the daily job for a partition in-process against $TOLLGATE_HOME (CLI and tests)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+
+from dagster_project.settings import Settings
+
+
+@dataclass
+class DayRun:
+    day: date
+    success: bool
+    run_id: str
+    failed_checks: list[str]
+    materialized: list[str]
+
+
+def dagster_instance(settings: Settings):
+    from dagster import DagsterInstance
+
+    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
+    return DagsterInstance.get()
+
+
+def run_day(settings: Settings, day: date) -> DayRun:
+    """Materialize every asset (and run every check) of ``day``'s partition."""
+    from dagster import DagsterEventType
+
+    from dagster_project.definitions import defs
+
+    job = defs.resolve_job_def("daily_invoicing_run")
+    result = job.execute_in_process(
+        partition_key=day.isoformat(), instance=dagster_instance(settings), raise_on_error=False
+    )
+    failed_checks = [
+        f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:{e.asset_check_evaluation_data.check_name}"
+        for e in result.all_events
+        if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not e.asset_check_evaluation_data.passed
+    ]
+    materialized = [
+        e.asset_key.to_user_string()
+        for e in result.all_events
+        if e.event_type == DagsterEventType.ASSET_MATERIALIZATION
+    ]
+    return DayRun(day, result.success, result.run_id, failed_checks, materialized)

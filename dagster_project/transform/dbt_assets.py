@@ -1,0 +1,87 @@
+"""The dbt project as Dagster assets: one asset per model, dbt tests as asset checks."""
+
+
+import json
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetExecutionContext, BackfillPolicy
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+    get_asset_key_for_model,
+)
+
+from dagster_project.partitions import daily_partitions
+from dagster_project.settings import DBT_PROJECT_DIR
+
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+_SOURCES = ("models", "macros", "tests", "dbt_project.yml")
+
+
+def _newest_source_mtime() -> float:
+    newest = 0.0
+    for name in _SOURCES:
+        path = DBT_PROJECT_DIR / name
+        paths = [path] if path.is_file() else path.rglob("*")
+        newest = max([newest, *(p.stat().st_mtime for p in paths if p.is_file())])
+    return newest
+
+
+def ensure_manifest() -> Path:
+    """Parse the dbt project when its manifest is missing or older than any model/macro/test."""
+    if not MANIFEST.exists() or MANIFEST.stat().st_mtime < _newest_source_mtime():
+        subprocess.run(
+            [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
+             "--profiles-dir", str(DBT_PROJECT_DIR)],
+            check=True,
+        )
+    return MANIFEST
+
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+ensure_manifest()
+
+
+class TollgateDbtTranslator(DagsterDbtTranslator):
+    """Groups follow the dbt folders: staging, intermediate, and the mart area (metering...)."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        if dbt_resource_props.get("resource_type") != "model" or len(fqn) < 3:
+            return super().get_group_name(dbt_resource_props)
+        layer = fqn[1]
+        return fqn[2] if layer == "marts" and len(fqn) > 3 else layer
+
+
+@dbt_assets(
+    manifest=MANIFEST,
+    project=dbt_project,
+    partitions_def=daily_partitions,
+    # One day per run, like ingestion and the push: a backfill replays days in order.
+    backfill_policy=BackfillPolicy.multi_run(1),
+    dagster_dbt_translator=TollgateDbtTranslator(
+        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+    ),
+)
+def tollgate_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
+    # `build`, not `run`: dbt tests run as asset checks and hold back what depends on them.
+    window = context.partition_time_window
+    dbt_vars = {"run_date": window.start.date().isoformat()}
+    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(
+        project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=DBT_EXECUTABLE
+    )
+
+
+PUSH_INPUT_KEY = get_asset_key_for_model([tollgate_dbt_models], "fct_meter_push_input")

@@ -1,0 +1,57 @@
+"""Shared fixtures: a fresh $TOLLGATE_HOME per test, the Stripe emulator, dbt invocations."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dagster_project.settings import DBT_PROJECT_DIR, Settings, get_settings
+
+DBT = str(Path(sys.executable).parent / "dbt")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Settings:
+    """A fresh TOLLGATE_HOME (warehouse, landing zone, Dagster storage) for one test."""
+    monkeypatch.setenv("TOLLGATE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
+    monkeypatch.delenv("STRIPE_API_KEY", raising=False)
+    monkeypatch.delenv("STRIPE_API_BASE", raising=False)
+    settings = get_settings()
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+@pytest.fixture
+def emulator(tmp_path, monkeypatch):
+    """The Stripe emulator on 127.0.0.1 (real HTTP), with STRIPE_API_BASE pointing at it."""
+    from dagster_project.stripe_emulator.server import EmulatorServer
+
+    server = EmulatorServer(tmp_path / "stripe_state").start()
+    monkeypatch.setenv("STRIPE_API_BASE", server.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stripe_sdk(emulator):
+    import stripe
+
+    return stripe.StripeClient(
+        "sk_test_tollgate_tests", base_addresses={"api": emulator.url, "meter_events": emulator.url}
+    )
+
+
+def run_dbt(*args: str, vars: dict | None = None) -> subprocess.CompletedProcess:
+    """dbt against the current TOLLGATE_HOME's warehouse; fails the test on a dbt error."""
+    cmd = [DBT, *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    if vars:
+        cmd += ["--vars", json.dumps(vars)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return proc
