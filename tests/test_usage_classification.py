@@ -108,5 +108,5 @@ def test_daily_usage_counts_each_event_once_in_utc_days(classified):
     assert classified["daily"] == [
         ("cus_A", date(2026, 11, 20), Decimal("2"), 1),
         ("cus_A", date(2026, 11, 21), Decimal("2"), 1),
-        ("cus_B", date(2026, 11, 21), Decimal("0.25"), 1),
+        ("cus_B", date(2026, 11, 20), Decimal("0.25"), 1),
     ]
