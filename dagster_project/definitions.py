@@ -2,18 +2,20 @@
 
 
 import os
+from datetime import timedelta
 
 from dagster import (
     AssetSelection,
     Definitions,
     EnvVar,
-    build_schedule_from_partitioned_job,
+    RunRequest,
+    ScheduleEvaluationContext,
     define_asset_job,
+    schedule,
     in_process_executor,
 )
 
 from dagster_project.ingest.assets import build_landing_sensor, raw_usage_events, stripe_assets
-from dagster_project.partitions import daily_partitions
 from dagster_project.push.assets import stripe_meter_events
 from dagster_project.quality.checks import gx_push_input_suite
 from dagster_project.resources import StripeResource, WarehouseResource
@@ -22,9 +24,21 @@ from dagster_project.transform.dbt_assets import dbt_resource, tollgate_dbt_mode
 daily_invoicing_run = define_asset_job(
     "daily_invoicing_run",
     selection=AssetSelection.all(),
-    partitions_def=daily_partitions,
     description="Everything for one UTC day: land usage, snapshot Stripe, dbt build, gates, push.",
 )
+
+
+@schedule(
+    job=daily_invoicing_run,
+    cron_schedule="0 2 * * *",
+    execution_timezone="UTC",
+    description="The daily invoicing run at 02:00 UTC, for yesterday's partition.",
+)
+def daily_invoicing_schedule(context: ScheduleEvaluationContext):
+    # Not build_schedule_from_partitioned_job: the partitions include today (end_offset=1, for
+    # the landing sensor), and that helper would pick today rather than the finished day.
+    day = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
+    return RunRequest(run_key=day, partition_key=day)
 
 
 def _stripe_resource() -> StripeResource:
@@ -37,8 +51,7 @@ defs = Definitions(
     assets=[raw_usage_events, *stripe_assets, tollgate_dbt_models, stripe_meter_events],
     asset_checks=[gx_push_input_suite],
     jobs=[daily_invoicing_run],
-    # 02:00 UTC: the daily invoicing run for yesterday's partition.
-    schedules=[build_schedule_from_partitioned_job(daily_invoicing_run, hour_of_day=2)],
+    schedules=[daily_invoicing_schedule],
     sensors=[build_landing_sensor(daily_invoicing_run)],
     resources={
         "warehouse": WarehouseResource(),

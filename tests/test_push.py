@@ -1,0 +1,120 @@
+"""The push against the emulator through the real SDK: deltas, no-op reruns, replays, window."""
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from dagster_project.push.meter_push import push_meter_events, record_intents, plan_intents, PushReport
+from dagster_project.push.readback import meter_totals
+from dagster_project.warehouse import connect
+
+TODAY = datetime.now(timezone.utc).date()
+D1, D2 = TODAY - timedelta(days=3), TODAY - timedelta(days=2)
+
+
+@pytest.fixture
+def stripe_setup(stripe_sdk):
+    meter = stripe_sdk.v1.billing.meters.create(
+        {"display_name": "API", "event_name": "api_requests", "default_aggregation": {"formula": "sum"}}
+    )
+    customers = [stripe_sdk.v1.customers.create({"metadata": {"customer_id": k}}).id for k in ("a", "b")]
+    return {"api_requests": meter.id}, customers
+
+
+def set_desired(home, rows):
+    """rows: (stripe customer, day, desired whole units) for meter api_requests."""
+    with connect(home.warehouse_path) as con:
+        con.execute("create schema if not exists marts")
+        con.execute(
+            """
+            create or replace table marts.fct_meter_push_input (
+                push_key varchar, stripe_customer_id varchar, meter_event_name varchar,
+                usage_date date, desired_value bigint, customer_payload_key varchar,
+                value_payload_key varchar)
+            """
+        )
+        con.executemany(
+            "insert into marts.fct_meter_push_input values (?, ?, 'api_requests', ?, ?, 'stripe_customer_id', 'value')",
+            [(f"{c}|{d}", c, d, v) for c, d, v in rows],
+        )
+
+
+def push(home, client):
+    with connect(home.warehouse_path) as con:
+        return push_meter_events(con, client)
+
+
+def stripe_totals(client, meters, customers):
+    return meter_totals(client, meters, customers, TODAY - timedelta(days=30), TODAY + timedelta(days=1))
+
+
+def intents(home):
+    with connect(home.warehouse_path, read_only=True) as con:
+        return con.execute(
+            "select stripe_customer_id, usage_date, sequence_number, value, identifier "
+            "from push.meter_event_intents order by 1, 2, 3"
+        ).fetchall()
+
+
+def test_push_then_rerun_pushes_nothing(home, stripe_sdk, stripe_setup):
+    meters, (a, b) = stripe_setup
+    set_desired(home, [(a, D1, 10), (a, D2, 5), (b, D1, 7), (b, D2, 0)])
+    first = push(home, stripe_sdk)
+    assert (first.new_intents, first.delivered, first.rejected, first.unresolved) == (3, 3, 0, 0)
+    assert stripe_totals(stripe_sdk, meters, [a, b]) == {(a, "api_requests"): 15, (b, "api_requests"): 7}
+    second = push(home, stripe_sdk)
+    assert (second.new_intents, second.calls) == (0, 0)
+    assert len(intents(home)) == 3
+
+
+def test_late_usage_is_pushed_as_the_delta_under_a_new_identifier(home, stripe_sdk, stripe_setup):
+    meters, (a, b) = stripe_setup
+    set_desired(home, [(a, D1, 10)])
+    push(home, stripe_sdk)
+    set_desired(home, [(a, D1, 14)])  # four units arrived late for D1
+    report = push(home, stripe_sdk)
+    assert report.new_intents == 1 and report.delivered_units == 4
+    (_, _, seq1, v1, id1), (_, _, seq2, v2, id2) = intents(home)
+    assert (seq1, v1, seq2, v2) == (1, 10, 2, 4) and id1 != id2
+    assert stripe_totals(stripe_sdk, meters, [a]) == {(a, "api_requests"): 14}
+
+
+def test_downward_correction_is_a_negative_event(home, stripe_sdk, stripe_setup):
+    meters, (a, _) = stripe_setup
+    set_desired(home, [(a, D1, 10)])
+    push(home, stripe_sdk)
+    set_desired(home, [(a, D1, 6)])
+    report = push(home, stripe_sdk)
+    assert report.delivered_units == -4
+    assert stripe_totals(stripe_sdk, meters, [a]) == {(a, "api_requests"): 6}
+
+
+def test_unresolved_intent_is_resent_with_same_identifier_and_counted_once(home, stripe_sdk, stripe_setup):
+    meters, (a, _) = stripe_setup
+    set_desired(home, [(a, D1, 9)])
+    # A run that committed its intent and then died before (or after) calling Stripe.
+    with connect(home.warehouse_path) as con:
+        from dagster_project.push.meter_push import ensure_push_schema
+
+        ensure_push_schema(con)
+        planned = plan_intents(con, datetime.now(timezone.utc), PushReport())
+        record_intents(con, planned, run_id="crashed")
+    # It did reach Stripe once (same identifier and key the rerun will use).
+    intent = planned[0]
+    stripe_sdk.v1.billing.meter_events.create(
+        {"event_name": "api_requests", "identifier": intent.identifier, "timestamp": intent.event_timestamp,
+         "payload": {"stripe_customer_id": a, "value": "9"}},
+        options={"idempotency_key": intent.identifier},
+    )
+    report = push(home, stripe_sdk)
+    assert (report.resent_unresolved, report.new_intents, report.delivered) == (1, 0, 1)
+    assert stripe_totals(stripe_sdk, meters, [a]) == {(a, "api_requests"): 9}
+    assert push(home, stripe_sdk).calls == 0
+
+
+def test_usage_outside_stripes_window_is_reported_not_sent(home, stripe_sdk, stripe_setup):
+    meters, (a, _) = stripe_setup
+    set_desired(home, [(a, TODAY - timedelta(days=40), 3), (a, D1, 2)])
+    report = push(home, stripe_sdk)
+    assert (report.out_of_window_keys, report.out_of_window_units, report.delivered_units) == (1, 3, 2)
+    assert stripe_totals(stripe_sdk, meters, [a]) == {(a, "api_requests"): 2}
