@@ -42,9 +42,10 @@ def daily_invoicing_schedule(context: ScheduleEvaluationContext):
 
 
 def _stripe_resource() -> StripeResource:
-    # The key is referenced as an EnvVar so the UI shows its name, never its value.
+    # The key is referenced as an EnvVar so the UI shows its name, never its value. The API
+    # address (STRIPE_API_BASE) is read when a step runs, so the emulator can move.
     key = EnvVar("STRIPE_API_KEY") if os.environ.get("STRIPE_API_KEY") else None
-    return StripeResource(api_key=key, api_base=os.environ.get("STRIPE_API_BASE") or None)
+    return StripeResource(api_key=key)
 
 
 defs = Definitions(

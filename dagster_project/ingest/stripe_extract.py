@@ -105,7 +105,8 @@ def _id(value: Any) -> str | None:
 
 def _all(listing: Any) -> Iterable[dict]:
     for obj in listing.auto_paging_iter():
-        yield obj.to_dict()
+        # for_json: the SDK parses *_decimal fields into Decimal; keep them as the exact strings.
+        yield obj.to_dict(for_json=True)
 
 
 # -- one flattener per Stripe object kind: dict -> row of the raw table (without bookkeeping) --

@@ -132,10 +132,21 @@ def plan_intents(
     """New intents for every key whose desired total differs from delivered + unresolved."""
     rows = con.execute(
         """
-        with desired as (
+        with pushed_keys as (
+            -- A key the log knows but the push input no longer has wants 0: correct it down.
+            select distinct on (push_key)
+                push_key, stripe_customer_id, meter_event_name, usage_date, 0 as desired_value,
+                customer_payload_key, value_payload_key
+            from push.meter_event_intents
+            order by push_key, sequence_number desc
+        ),
+        desired as (
             select push_key, stripe_customer_id, meter_event_name, usage_date, desired_value,
                    customer_payload_key, value_payload_key
             from marts.fct_meter_push_input
+            union all
+            select * from pushed_keys
+            where push_key not in (select push_key from marts.fct_meter_push_input)
         ),
         outcomes as (
             select identifier, arg_max(outcome, recorded_at) as outcome
