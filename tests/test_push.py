@@ -21,7 +21,7 @@ def stripe_setup(stripe_sdk):
     return {"api_requests": meter.id}, customers
 
 
-def set_desired(home, rows):
+def set_desired(home, rows, meter_id="mtr_unused"):
     """rows: (stripe customer, day, desired whole units) for meter api_requests."""
     with connect(home.warehouse_path) as con:
         con.execute("create schema if not exists marts")
@@ -29,13 +29,13 @@ def set_desired(home, rows):
             """
             create or replace table marts.fct_meter_push_input (
                 push_key varchar, stripe_customer_id varchar, meter_event_name varchar,
-                usage_date date, desired_value bigint, customer_payload_key varchar,
-                value_payload_key varchar)
+                meter_id varchar, usage_date date, desired_value bigint,
+                customer_payload_key varchar, value_payload_key varchar)
             """
         )
         con.executemany(
-            "insert into marts.fct_meter_push_input values (?, ?, 'api_requests', ?, ?, 'stripe_customer_id', 'value')",
-            [(f"{c}|{d}", c, d, v) for c, d, v in rows],
+            "insert into marts.fct_meter_push_input values (?, ?, 'api_requests', ?, ?, ?, 'stripe_customer_id', 'value')",
+            [(f"{c}|{d}", c, meter_id, d, v) for c, d, v in rows],
         )
 
 
@@ -118,3 +118,39 @@ def test_usage_outside_stripes_window_is_reported_not_sent(home, stripe_sdk, str
     report = push(home, stripe_sdk)
     assert (report.out_of_window_keys, report.out_of_window_units, report.delivered_units) == (1, 3, 2)
     assert stripe_totals(stripe_sdk, meters, [a]) == {(a, "api_requests"): 2}
+
+
+def test_reconciliation_names_each_difference_with_the_amount_at_stake(home, stripe_sdk, stripe_setup):
+    from dagster_project.push.reconcile import reconcile_usage
+
+    meters, (a, b) = stripe_setup
+    set_desired(home, [(a, D1, 10), (b, D2, 4)], meter_id=meters["api_requests"])
+    with connect(home.warehouse_path) as con:  # what dbt's staging would hold: a per-unit price
+        con.execute("create schema if not exists staging")
+        con.execute(
+            "create or replace table staging.stg_stripe__billing_meters as "
+            "select ? as meter_id, 'api_requests' as event_name", [meters["api_requests"]]
+        )
+        con.execute(
+            "create or replace table staging.stg_stripe__prices as select ? as meter_id, 'usd' as currency, "
+            "cast(2.5 as decimal(38, 12)) as unit_amount_decimal, null::bigint as unit_amount, "
+            "'per_unit' as billing_scheme, null::bigint as transform_divide_by, true as is_active",
+            [meters["api_requests"]],
+        )
+    push(home, stripe_sdk)
+    with connect(home.warehouse_path) as con:
+        assert reconcile_usage(con, stripe_sdk).differences == []
+    # Someone else reports 3 units for customer b on D2 (or a double send): Stripe now holds 7.
+    stripe_sdk.v1.billing.meter_events.create(
+        {"event_name": "api_requests", "payload": {"stripe_customer_id": b, "value": "3"},
+         "timestamp": int(datetime(D2.year, D2.month, D2.day, 6, tzinfo=timezone.utc).timestamp())}
+    )
+    with connect(home.warehouse_path) as con:
+        report = reconcile_usage(con, stripe_sdk)
+        recorded = con.execute(
+            "select stripe_customer_id, usage_date, difference_units, amount_at_stake from push.usage_reconciliation"
+        ).fetchall()
+    [diff] = report.differences
+    assert (diff.stripe_customer_id, diff.meter_event_name, diff.usage_date) == (b, "api_requests", D2)
+    assert (diff.warehouse_units, diff.stripe_units, diff.amount_at_stake) == (4, 7, -8)  # -3 x 2.5 = -7.5 -> -8
+    assert recorded == [(b, D2, -3, -8)]

@@ -4,7 +4,8 @@ The push log (outbox) lives in the warehouse and is append-only:
 
 * ``push.meter_event_intents``: one row per meter event we mean to send, written and committed
   *before* the call. Its ``identifier`` is derived from (push_key, sequence number), so a rerun
-  that recomputes the same intent derives the same identifier; it is also the Idempotency-Key.
+  that recomputes the same intent derives the same identifier; it is also the Idempotency-Key
+  (with a suffix after a 5xx, which Stripe would otherwise replay from its idempotency store).
 * ``push.meter_event_outcomes``: one row per definitive result, written after the call:
   ``delivered`` (Stripe holds the event, including "an event already exists with identifier"),
   or ``rejected`` (Stripe refused it for good; a failed check reports it).
@@ -248,11 +249,14 @@ def send_intent(client: stripe.StripeClient, intent: Intent, config: PushConfig)
         },
     }
     last = Outcome(intent.identifier, None, None, "not attempted")
+    # Stripe stores a 500 under its Idempotency-Key and replays it, so after a 5xx the next try
+    # needs a new key. The identifier stays: if the failed call did record the event, Stripe
+    # refuses the copy as a duplicate identifier, which counts as delivered.
+    key_generation = 0
     for attempt in range(1, config.max_attempts + 1):
+        key = intent.identifier if key_generation == 0 else f"{intent.identifier}-k{key_generation}"
         try:
-            client.v1.billing.meter_events.create(
-                params, options={"idempotency_key": intent.identifier}
-            )
+            client.v1.billing.meter_events.create(params, options={"idempotency_key": key})
             return Outcome(intent.identifier, "delivered", 200, "created")
         except stripe.InvalidRequestError as e:
             if _is_duplicate_identifier(e):
@@ -265,6 +269,8 @@ def send_intent(client: stripe.StripeClient, intent: Intent, config: PushConfig)
         except (stripe.APIConnectionError, stripe.APIError) as e:
             if e.http_status is not None and 400 <= e.http_status < 500 and e.http_status not in (409, 429):
                 return Outcome(intent.identifier, "rejected", e.http_status, _describe(e))
+            if e.http_status is not None and e.http_status >= 500:
+                key_generation += 1
             last = Outcome(intent.identifier, None, e.http_status, _describe(e))
         if attempt < config.max_attempts:
             time.sleep(_backoff(attempt, config))
