@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
+from datetime import date
 
-from dagster_project.settings import Settings, get_settings
+from dagster_project.settings import get_settings
 from dagster_project.stripe_client import describe_target
 
 

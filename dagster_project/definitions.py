@@ -11,8 +11,8 @@ from dagster import (
     RunRequest,
     ScheduleEvaluationContext,
     define_asset_job,
-    schedule,
     in_process_executor,
+    schedule,
 )
 
 from dagster_project.ingest.assets import build_landing_sensor, raw_usage_events, stripe_assets

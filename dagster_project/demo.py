@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from dagster_project.settings import Settings
@@ -32,7 +32,7 @@ def stripe_target(settings: Settings) -> Iterator[None]:
 
 
 def demo_days(days: int, today: date | None = None) -> list[date]:
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     return [today - timedelta(days=k) for k in range(days, 0, -1)]
 
 

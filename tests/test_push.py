@@ -1,14 +1,19 @@
 """The push against the emulator through the real SDK: deltas, no-op reruns, replays, window."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dagster_project.push.meter_push import push_meter_events, record_intents, plan_intents, PushReport
+from dagster_project.push.meter_push import (
+    PushReport,
+    plan_intents,
+    push_meter_events,
+    record_intents,
+)
 from dagster_project.push.readback import meter_totals
 from dagster_project.warehouse import connect
 
-TODAY = datetime.now(timezone.utc).date()
+TODAY = datetime.now(UTC).date()
 D1, D2 = TODAY - timedelta(days=3), TODAY - timedelta(days=2)
 
 
@@ -97,7 +102,7 @@ def test_unresolved_intent_is_resent_with_same_identifier_and_counted_once(home,
         from dagster_project.push.meter_push import ensure_push_schema
 
         ensure_push_schema(con)
-        planned = plan_intents(con, datetime.now(timezone.utc), PushReport())
+        planned = plan_intents(con, datetime.now(UTC), PushReport())
         record_intents(con, planned, run_id="crashed")
     # It did reach Stripe once (same identifier and key the rerun will use).
     intent = planned[0]
@@ -117,6 +122,7 @@ def test_usage_outside_stripes_window_is_reported_not_sent(home, stripe_sdk, str
     set_desired(home, [(a, TODAY - timedelta(days=40), 3), (a, D1, 2)])
     report = push(home, stripe_sdk)
     assert (report.out_of_window_keys, report.out_of_window_units, report.delivered_units) == (1, 3, 2)
+    assert report.out_of_window_details == [f"{a} api_requests {TODAY - timedelta(days=40)}: 3 units"]
     assert stripe_totals(stripe_sdk, meters, [a]) == {(a, "api_requests"): 2}
 
 
@@ -143,7 +149,7 @@ def test_reconciliation_names_each_difference_with_the_amount_at_stake(home, str
     # Someone else reports 3 units for customer b on D2 (or a double send): Stripe now holds 7.
     stripe_sdk.v1.billing.meter_events.create(
         {"event_name": "api_requests", "payload": {"stripe_customer_id": b, "value": "3"},
-         "timestamp": int(datetime(D2.year, D2.month, D2.day, 6, tzinfo=timezone.utc).timestamp())}
+         "timestamp": int(datetime(D2.year, D2.month, D2.day, 6, tzinfo=UTC).timestamp())}
     )
     with connect(home.warehouse_path) as con:
         report = reconcile_usage(con, stripe_sdk)

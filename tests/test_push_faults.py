@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,7 +16,7 @@ from dagster_project.push.meter_push import PushConfig, push_meter_events
 from dagster_project.warehouse import connect
 
 CUSTOMERS, DAYS = 50, 25  # 1,250 customer-meter-day totals
-TODAY = datetime.now(timezone.utc).date()
+TODAY = datetime.now(UTC).date()
 METER_EVENTS_PATH = "/v1/billing/meter_events"
 
 
@@ -48,7 +48,7 @@ def warehouse_totals(home, stripe_sdk):
 
 
 def stripe_per_day(client, meter_id, customers, days):
-    start = int(datetime(days[0].year, days[0].month, days[0].day, tzinfo=timezone.utc).timestamp())
+    start = int(datetime(days[0].year, days[0].month, days[0].day, tzinfo=UTC).timestamp())
     end = start + len(days) * 86400
     found = {}
     for c in customers:
@@ -56,7 +56,7 @@ def stripe_per_day(client, meter_id, customers, days):
             meter_id, {"customer": c, "start_time": start, "end_time": end, "value_grouping_window": "day", "limit": 100}
         ).auto_paging_iter():
             if s.aggregated_value:
-                found[(c, datetime.fromtimestamp(s.start_time, timezone.utc).date())] = int(s.aggregated_value)
+                found[(c, datetime.fromtimestamp(s.start_time, UTC).date())] = int(s.aggregated_value)
     return found
 
 

@@ -48,11 +48,11 @@ def paginate(
 
     if after:
         mark = key_of(_cursor(after, "starting_after", rows, locate))
-        later = [r for r, k in zip(rows, keys) if k < mark]
+        later = [r for r, k in zip(rows, keys, strict=True) if k < mark]
         page, has_more = later[:limit], len(later) > limit
     elif before:
         mark = key_of(_cursor(before, "ending_before", rows, locate))
-        earlier = [r for r, k in zip(rows, keys) if k > mark]
+        earlier = [r for r, k in zip(rows, keys, strict=True) if k > mark]
         page, has_more = earlier[-limit:], len(earlier) > limit
     else:
         page, has_more = rows[:limit], len(rows) > limit
