@@ -54,7 +54,7 @@ def run_demo(settings: Settings, days: int = 3, customers: int = 20) -> int:
             print(f"  landed {len(generated.files)} files, {generated.lines} lines for dt={day}")
         ok = True
         for day in day_list:
-            run = run_day(settings, day)
+            run = run_day(settings, day, log_level="WARNING")  # the summary below says what happened
             ok &= run.success and not run.failed_checks
             status = "success" if run.success else "FAILED"
             checks = f"; failed checks: {', '.join(run.failed_checks)}" if run.failed_checks else ""
