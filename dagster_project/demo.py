@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -53,12 +53,16 @@ def run_demo(settings: Settings, days: int = 3, customers: int = 20) -> int:
             generated = generate_day(settings.landing_usage_dir, day, customers)
             print(f"  landed {len(generated.files)} files, {generated.lines} lines for dt={day}")
         ok = True
+        logs = settings.home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
         for day in day_list:
-            run = run_day(settings, day, log_level="WARNING")  # the summary below says what happened
+            # dbt's own log (echoed by dagster-dbt) goes to a file; the summary says what happened.
+            with open(logs / f"demo-run-{day}.log", "w") as log, redirect_stdout(log):
+                run = run_day(settings, day, log_level="WARNING")
             ok &= run.success and not run.failed_checks
             status = "success" if run.success else "FAILED"
             checks = f"; failed checks: {', '.join(run.failed_checks)}" if run.failed_checks else ""
-            print(f"  run {day}: {status}, {len(run.materialized)} assets materialized{checks}")
+            print(f"  run {day}: {status}, {len(run.materialized)} assets materialized{checks} (log: {logs / f'demo-run-{day}.log'})")
         with connect(settings.warehouse_path, read_only=True) as con:
             summary = _warehouse_summary(con)
             desired = {

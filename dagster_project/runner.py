@@ -27,7 +27,10 @@ def dagster_instance(settings: Settings):
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():  # local storage under DAGSTER_HOME, said explicitly
-        config.write_text("# Dagster's local storage (runs, events, schedules) lives in this folder.\n")
+        config.write_text(
+            "# Dagster's local storage (runs, events, schedules) lives in this folder.\n"
+            "telemetry:\n  enabled: false  # nothing leaves this machine\n"
+        )
     return DagsterInstance.get()
 
 
