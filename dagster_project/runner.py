@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from dagster_project.settings import Settings
@@ -16,6 +16,9 @@ class DayRun:
     run_id: str
     failed_checks: list[str]
     materialized: list[str]
+    # Failed checks of severity WARN (e.g. a customer past 80 % of an entitlement): reported,
+    # not failures.
+    warnings: list[str] = field(default_factory=list)
 
 
 def dagster_instance(settings: Settings):
@@ -36,14 +39,22 @@ def run_day(settings: Settings, day: date) -> DayRun:
     result = job.execute_in_process(
         partition_key=day.isoformat(), instance=dagster_instance(settings), raise_on_error=False
     )
-    failed_checks = [
-        f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:{e.asset_check_evaluation_data.check_name}"
+    from dagster import AssetCheckSeverity
+
+    failed = [
+        e.asset_check_evaluation_data
         for e in result.all_events
         if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not e.asset_check_evaluation_data.passed
+    ]
+    failed_checks = [
+        f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed if c.severity != AssetCheckSeverity.WARN
+    ]
+    warnings = [
+        f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed if c.severity == AssetCheckSeverity.WARN
     ]
     materialized = [
         e.asset_key.to_user_string()
         for e in result.all_events
         if e.event_type == DagsterEventType.ASSET_MATERIALIZATION
     ]
-    return DayRun(day, result.success, result.run_id, failed_checks, materialized)
+    return DayRun(day, result.success, result.run_id, failed_checks, materialized, warnings)

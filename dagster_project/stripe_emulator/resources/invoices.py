@@ -183,6 +183,7 @@ def add_line(
     metadata: dict[str, str] | None = None,
     proration: bool = False,
     discountable: bool = True,
+    invoice_item: str | None = None,
 ) -> dict[str, Any]:
     """Store a line on a draft invoice and bring the invoice's totals up to date."""
     line = build_line(
@@ -190,6 +191,7 @@ def add_line(
         quantity=quantity, quantity_decimal=quantity_decimal,
         unit_amount_decimal=unit_amount_decimal, subscription_item=subscription_item,
         metadata=metadata, proration=proration, discountable=discountable,
+        invoice_item=invoice_item,
     )
     line["created"] = ctx.now()  # bookkeeping for the store; not part of Stripe's line shape
     ctx.store.insert(LINE, line, parent=invoice["id"])
@@ -212,6 +214,7 @@ def build_line(
     metadata: dict[str, str] | None = None,
     proration: bool = False,
     discountable: bool = True,
+    invoice_item: str | None = None,
 ) -> dict[str, Any]:
     """A line item in Stripe's shape (not stored)."""
     subscription = (invoice.get("parent") or {}).get("subscription_details") or {}
@@ -232,7 +235,7 @@ def build_line(
         else {
             "invoice_item_details": None,
             "subscription_item_details": {
-                "invoice_item": None,
+                "invoice_item": invoice_item,
                 "proration": proration,
                 "proration_details": {"credited_items": None},
                 "subscription": subscription.get("subscription"),
@@ -405,7 +408,8 @@ def line_from_invoice_item(ctx: Context, item: dict[str, Any]) -> dict[str, Any]
         "price": price,
         "quantity": item["quantity"],
         "subscription_item": details.get("subscription_item"),
-        "metadata": {"invoice_item": item["id"]},
+        "metadata": {},
+        "invoice_item": item["id"],
         "proration": bool(item["proration"]),
         "discountable": bool(item["discountable"]),
     }
@@ -505,6 +509,9 @@ def preview(ctx: Context, subscription: dict[str, Any]) -> dict[str, Any]:
         if discount is None or coupon is None or not discounts.applies(discount, coupon, period):
             continue
         applied.append((discount, coupon))
+    # Percentages first (billing.discount_amounts keeps this order within each kind): by
+    # redemption time, then id.
+    applied.sort(key=lambda dc: (dc[0]["start"], dc[0]["id"]))
     amounts = billing.discount_amounts(
         discountable,
         [
