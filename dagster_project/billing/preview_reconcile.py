@@ -122,18 +122,17 @@ def reconcile_previews(
         report.invoices_compared += 1
         report.true_ups[sub] = inv["true_up"]
 
-        def differ(key: str, ours: int | None, theirs_: int | None) -> None:
-            report.lines_compared += 1
-            if ours != theirs_:
-                report.differences.append(
-                    LineDifference(inv["customer"], sub, inv["currency"], key, ours, theirs_)
-                )
-
-        for key in sorted(set(inv["lines"]) | set(theirs)):
-            differ(key, inv["lines"].get(key), theirs.get(key))
+        compared = [(key, inv["lines"].get(key), theirs.get(key))
+                    for key in sorted(set(inv["lines"]) | set(theirs))]
         stripe_discount = sum(d.amount for d in preview.total_discount_amounts or [])
-        differ("discount", inv["discount"], stripe_discount)
-        differ("total", inv["total"] - inv["true_up"], preview.total)
+        compared.append(("discount", inv["discount"], stripe_discount))
+        compared.append(("total", inv["total"] - inv["true_up"], preview.total))
+        for key, ours, stripes in compared:
+            report.lines_compared += 1
+            if ours != stripes:
+                report.differences.append(
+                    LineDifference(inv["customer"], sub, inv["currency"], key, ours, stripes)
+                )
     _record(con, report.differences, now or datetime.now(UTC), run_id)
     return report
 
