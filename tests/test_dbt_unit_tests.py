@@ -6,7 +6,7 @@ from dagster_project.ingest.stripe_extract import ensure_raw_stripe_schema
 from dagster_project.warehouse import connect, ensure_raw_schema
 from tests.conftest import run_dbt
 
-UNIT_TESTS_DEFINED = 1
+UNIT_TESTS_DEFINED = 3
 
 
 def test_dbt_unit_tests_pass(home):
