@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
+from datetime import date
 
-from dagster_project.settings import Settings, get_settings
+from dagster_project.settings import get_settings
 from dagster_project.stripe_client import describe_target
 
 
@@ -30,6 +28,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  FAILED CHECK {check}")
     print(f"  run {run.run_id}: {'success' if run.success else 'FAILED'}; {len(run.materialized)} assets materialized")
     return 0 if run.success and not run.failed_checks else 1
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Push fct_meter_push_input to Stripe now (what the stripe_meter_events asset does)."""
+    from dagster_project.push.meter_push import PushConfig, push_meter_events
+    from dagster_project.stripe_client import stripe_client
+    from dagster_project.warehouse import connect
+
+    settings = get_settings()
+    config = PushConfig(concurrency=args.concurrency)
+    with stripe_client(settings.emulator_state_dir) as client, connect(settings.warehouse_path) as con:
+        report = push_meter_events(con, client, config=config)
+    print(
+        f"push: {report.new_intents} new intents, {report.resent_unresolved} resent, "
+        f"{report.delivered} delivered ({report.already_in_stripe} already in Stripe), "
+        f"{report.rejected} rejected, {report.unresolved} unresolved, "
+        f"{report.out_of_window_units} units outside Stripe's window"
+    )
+    return 0 if report.rejected == 0 and report.unresolved == 0 else 1
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
@@ -68,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="materialize every asset for one day's partition")
     run.add_argument("--date", type=_parse_day, required=True)
     run.set_defaults(func=cmd_run)
+
+    push = sub.add_parser("push", help="push the warehouse's desired meter totals to Stripe now")
+    push.add_argument("--concurrency", type=int, default=4)
+    push.set_defaults(func=cmd_push)
 
     emulator = sub.add_parser("emulator", help="serve the Stripe emulator on 127.0.0.1")
     emulator.add_argument("--port", type=int, default=12111)

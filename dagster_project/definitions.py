@@ -11,12 +11,13 @@ from dagster import (
     RunRequest,
     ScheduleEvaluationContext,
     define_asset_job,
-    schedule,
     in_process_executor,
+    schedule,
 )
 
 from dagster_project.ingest.assets import build_landing_sensor, raw_usage_events, stripe_assets
 from dagster_project.push.assets import stripe_meter_events
+from dagster_project.push.reconcile_assets import stripe_usage_reconciliation
 from dagster_project.quality.checks import gx_push_input_suite
 from dagster_project.resources import StripeResource, WarehouseResource
 from dagster_project.transform.dbt_assets import dbt_resource, tollgate_dbt_models
@@ -49,7 +50,7 @@ def _stripe_resource() -> StripeResource:
 
 
 defs = Definitions(
-    assets=[raw_usage_events, *stripe_assets, tollgate_dbt_models, stripe_meter_events],
+    assets=[raw_usage_events, *stripe_assets, tollgate_dbt_models, stripe_meter_events, stripe_usage_reconciliation],
     asset_checks=[gx_push_input_suite],
     jobs=[daily_invoicing_run],
     schedules=[daily_invoicing_schedule],

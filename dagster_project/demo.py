@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from dagster_project.settings import Settings
@@ -32,7 +32,7 @@ def stripe_target(settings: Settings) -> Iterator[None]:
 
 
 def demo_days(days: int, today: date | None = None) -> list[date]:
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     return [today - timedelta(days=k) for k in range(days, 0, -1)]
 
 
@@ -54,7 +54,7 @@ def run_demo(settings: Settings, days: int = 3, customers: int = 20) -> int:
             print(f"  landed {len(generated.files)} files, {generated.lines} lines for dt={day}")
         ok = True
         for day in day_list:
-            run = run_day(settings, day)
+            run = run_day(settings, day, log_level="WARNING")  # the summary below says what happened
             ok &= run.success and not run.failed_checks
             status = "success" if run.success else "FAILED"
             checks = f"; failed checks: {', '.join(run.failed_checks)}" if run.failed_checks else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from dagster_project.settings import Settings
 
@@ -22,11 +23,15 @@ def dagster_instance(settings: Settings):
     from dagster import DagsterInstance
 
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
-    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():  # local storage under DAGSTER_HOME, said explicitly
+        config.write_text("# Dagster's local storage (runs, events, schedules) lives in this folder.\n")
     return DagsterInstance.get()
 
 
-def run_day(settings: Settings, day: date) -> DayRun:
+def run_day(settings: Settings, day: date, log_level: str = "INFO") -> DayRun:
     """Materialize every asset (and run every check) of ``day``'s partition."""
     from dagster import DagsterEventType
 
@@ -34,7 +39,10 @@ def run_day(settings: Settings, day: date) -> DayRun:
 
     job = defs.resolve_job_def("daily_invoicing_run")
     result = job.execute_in_process(
-        partition_key=day.isoformat(), instance=dagster_instance(settings), raise_on_error=False
+        partition_key=day.isoformat(),
+        instance=dagster_instance(settings),
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
     failed_checks = [
         f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:{e.asset_check_evaluation_data.check_name}"

@@ -12,7 +12,7 @@ import gzip
 import json
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -143,7 +143,7 @@ class GeneratedDay:
 
 
 def _rfc3339(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _event(event_id: str, customer: str, meter: str, ts: datetime, quantity: Decimal, as_string: bool) -> dict:
@@ -171,7 +171,7 @@ def generate_day(
     random.seed(f"props-{seed}-{day.isoformat()}")
     folder = landing_root / f"dt={day.isoformat()}"
     folder.mkdir(parents=True, exist_ok=True)
-    start = datetime.combine(day, time(0, 0), tzinfo=timezone.utc)
+    start = datetime.combine(day, time(0, 0), tzinfo=UTC)
 
     records: list[dict] = []
     truth: list[TruthEvent] = []

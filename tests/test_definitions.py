@@ -1,7 +1,7 @@
 """The Dagster definitions: lineage from landing and Stripe to the push, schedule, sensor."""
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from dagster import AssetKey, DagsterInstance, build_schedule_context, build_sensor_context
 
@@ -45,7 +45,7 @@ def test_push_input_has_a_blocking_gx_check_and_dbt_checks():
 def test_daily_schedule_runs_yesterdays_partition():
     schedule = defs.resolve_schedule_def("daily_invoicing_schedule")
     context = build_schedule_context(
-        scheduled_execution_time=datetime(2026, 11, 21, 2, 0, tzinfo=timezone.utc),
+        scheduled_execution_time=datetime(2026, 11, 21, 2, 0, tzinfo=UTC),
         repository_def=defs.get_repository_def(),
     )
     [request] = list(schedule.evaluate_tick(context).run_requests)

@@ -3,8 +3,9 @@
 Stripe's totals (read back through the SDK) must equal totals computed here, independently,
 from the generator's ground truth; a rerun of both days must change nothing."""
 
+import json
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -35,7 +36,7 @@ def expected_daily_units(truth, customers):
 
 def stripe_daily_units(client, catalog, first, last):
     found = {}
-    start = int(datetime(first.year, first.month, first.day, tzinfo=timezone.utc).timestamp())
+    start = int(datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp())
     end = start + ((last - first).days + 1) * 86400
     for meter, meter_id in catalog.meters.items():
         for customer in catalog.customers.values():
@@ -89,3 +90,42 @@ def test_two_days_land_in_stripe_exactly_and_a_rerun_changes_nothing(home, emula
         assert run.success and not run.failed_checks, run
     assert warehouse_counts(home) == counts
     assert stripe_daily_units(stripe_sdk, catalog, first_day, days[-1]) == expected
+
+    # Late usage for the first day lands with the second day's files: exactly the delta moves.
+    with connect(home.warehouse_path, read_only=True) as con:
+        before = {r[0] for r in con.execute("select identifier from push.meter_event_intents").fetchall()}
+    late_truth = late_events(home, days, catalog)
+    run = run_day(home, days[-1])
+    assert run.success and not run.failed_checks, run
+    expected_after = expected_daily_units(truth + late_truth, catalog.customers)
+    assert stripe_daily_units(stripe_sdk, catalog, first_day, days[-1]) == expected_after
+    changed = {k for k in set(expected) | set(expected_after) if expected.get(k) != expected_after.get(k)}
+    with connect(home.warehouse_path, read_only=True) as con:
+        new_intents = [
+            row for row in con.execute(
+                "select identifier, stripe_customer_id, meter_event_name, usage_date, value "
+                "from push.meter_event_intents"
+            ).fetchall()
+            if row[0] not in before
+        ]
+    assert changed, "the late events should change at least one day's total"
+    assert {(c, m, d) for _, c, m, d, _ in new_intents} == changed
+    assert all(expected_after.get((c, m, d), 0) - expected.get((c, m, d), 0) == v for _, c, m, d, v in new_intents)
+
+
+def late_events(home, days, catalog):
+    from dagster_project.sample_data import TruthEvent
+
+    at = datetime(days[0].year, days[0].month, days[0].day, 15, 30, tzinfo=UTC)
+    late = [
+        TruthEvent("late_1", "acct_0001", "api_requests", at, Decimal(7)),
+        TruthEvent("late_2", "acct_0002", "storage_gb_hours", at, Decimal("2.5")),
+    ]
+    folder = home.landing_usage_dir / f"dt={days[-1]}"
+    lines = [
+        json.dumps({"event_id": e.event_id, "customer_id": e.customer_id, "meter": e.meter,
+                    "timestamp": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "quantity": str(e.quantity)})
+        for e in late
+    ]
+    (folder / "z_late.ndjson").write_text("\n".join(lines) + "\n")
+    return late

@@ -1,14 +1,19 @@
 """The push against the emulator through the real SDK: deltas, no-op reruns, replays, window."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dagster_project.push.meter_push import push_meter_events, record_intents, plan_intents, PushReport
+from dagster_project.push.meter_push import (
+    PushReport,
+    plan_intents,
+    push_meter_events,
+    record_intents,
+)
 from dagster_project.push.readback import meter_totals
 from dagster_project.warehouse import connect
 
-TODAY = datetime.now(timezone.utc).date()
+TODAY = datetime.now(UTC).date()
 D1, D2 = TODAY - timedelta(days=3), TODAY - timedelta(days=2)
 
 
@@ -21,7 +26,7 @@ def stripe_setup(stripe_sdk):
     return {"api_requests": meter.id}, customers
 
 
-def set_desired(home, rows):
+def set_desired(home, rows, meter_id="mtr_unused"):
     """rows: (stripe customer, day, desired whole units) for meter api_requests."""
     with connect(home.warehouse_path) as con:
         con.execute("create schema if not exists marts")
@@ -29,13 +34,13 @@ def set_desired(home, rows):
             """
             create or replace table marts.fct_meter_push_input (
                 push_key varchar, stripe_customer_id varchar, meter_event_name varchar,
-                usage_date date, desired_value bigint, customer_payload_key varchar,
-                value_payload_key varchar)
+                meter_id varchar, usage_date date, desired_value bigint,
+                customer_payload_key varchar, value_payload_key varchar)
             """
         )
         con.executemany(
-            "insert into marts.fct_meter_push_input values (?, ?, 'api_requests', ?, ?, 'stripe_customer_id', 'value')",
-            [(f"{c}|{d}", c, d, v) for c, d, v in rows],
+            "insert into marts.fct_meter_push_input values (?, ?, 'api_requests', ?, ?, ?, 'stripe_customer_id', 'value')",
+            [(f"{c}|{d}", c, meter_id, d, v) for c, d, v in rows],
         )
 
 
@@ -97,7 +102,7 @@ def test_unresolved_intent_is_resent_with_same_identifier_and_counted_once(home,
         from dagster_project.push.meter_push import ensure_push_schema
 
         ensure_push_schema(con)
-        planned = plan_intents(con, datetime.now(timezone.utc), PushReport())
+        planned = plan_intents(con, datetime.now(UTC), PushReport())
         record_intents(con, planned, run_id="crashed")
     # It did reach Stripe once (same identifier and key the rerun will use).
     intent = planned[0]
@@ -117,4 +122,41 @@ def test_usage_outside_stripes_window_is_reported_not_sent(home, stripe_sdk, str
     set_desired(home, [(a, TODAY - timedelta(days=40), 3), (a, D1, 2)])
     report = push(home, stripe_sdk)
     assert (report.out_of_window_keys, report.out_of_window_units, report.delivered_units) == (1, 3, 2)
+    assert report.out_of_window_details == [f"{a} api_requests {TODAY - timedelta(days=40)}: 3 units"]
     assert stripe_totals(stripe_sdk, meters, [a]) == {(a, "api_requests"): 2}
+
+
+def test_reconciliation_names_each_difference_with_the_amount_at_stake(home, stripe_sdk, stripe_setup):
+    from dagster_project.push.reconcile import reconcile_usage
+
+    meters, (a, b) = stripe_setup
+    set_desired(home, [(a, D1, 10), (b, D2, 4)], meter_id=meters["api_requests"])
+    with connect(home.warehouse_path) as con:  # what dbt's staging would hold: a per-unit price
+        con.execute("create schema if not exists staging")
+        con.execute(
+            "create or replace table staging.stg_stripe__billing_meters as "
+            "select ? as meter_id, 'api_requests' as event_name", [meters["api_requests"]]
+        )
+        con.execute(
+            "create or replace table staging.stg_stripe__prices as select ? as meter_id, 'usd' as currency, "
+            "cast(2.5 as decimal(38, 12)) as unit_amount_decimal, null::bigint as unit_amount, "
+            "'per_unit' as billing_scheme, null::bigint as transform_divide_by, true as is_active",
+            [meters["api_requests"]],
+        )
+    push(home, stripe_sdk)
+    with connect(home.warehouse_path) as con:
+        assert reconcile_usage(con, stripe_sdk).differences == []
+    # Someone else reports 3 units for customer b on D2 (or a double send): Stripe now holds 7.
+    stripe_sdk.v1.billing.meter_events.create(
+        {"event_name": "api_requests", "payload": {"stripe_customer_id": b, "value": "3"},
+         "timestamp": int(datetime(D2.year, D2.month, D2.day, 6, tzinfo=UTC).timestamp())}
+    )
+    with connect(home.warehouse_path) as con:
+        report = reconcile_usage(con, stripe_sdk)
+        recorded = con.execute(
+            "select stripe_customer_id, usage_date, difference_units, amount_at_stake from push.usage_reconciliation"
+        ).fetchall()
+    [diff] = report.differences
+    assert (diff.stripe_customer_id, diff.meter_event_name, diff.usage_date) == (b, "api_requests", D2)
+    assert (diff.warehouse_units, diff.stripe_units, diff.amount_at_stake) == (4, 7, -8)  # -3 x 2.5 = -7.5 -> -8
+    assert recorded == [(b, D2, -3, -8)]

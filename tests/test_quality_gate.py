@@ -1,7 +1,7 @@
 """The Great Expectations gate on the push input: what it rejects, and that it stops the push."""
 
 import json
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import pandas as pd
 import pytest
@@ -48,7 +48,7 @@ def test_failing_gate_stops_the_push_in_the_same_run(home, emulator, stripe_sdk)
     day = demo_days(1)[0]
     folder = home.landing_usage_dir / f"dt={day}"
     folder.mkdir(parents=True)
-    at = datetime.combine(day, time(12, 0), tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    at = datetime.combine(day, time(12, 0), tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     events = [
         {"event_id": "normal", "customer_id": "acct_0001", "meter": "api_requests", "timestamp": at, "quantity": 5},
         # Valid by the contract, but 2 * 10^12 units in a day is held for a person by the suite.

@@ -7,13 +7,13 @@ from datetime import date
 from pathlib import Path
 
 from dagster import (
-    BackfillPolicy,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
     AssetSpec,
+    BackfillPolicy,
     MaterializeResult,
     MetadataValue,
     RunRequest,

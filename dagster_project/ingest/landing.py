@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -110,7 +110,7 @@ def ingest_file(
 ) -> FileResult:
     source_file = path.relative_to(landing_root).as_posix()
     file_id = file_sha256(path)
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     con.execute("begin transaction")
     try:
         already = con.execute(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -87,7 +87,7 @@ def ensure_raw_stripe_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _ts(unix: int | None) -> datetime | None:
-    return None if unix is None else datetime.fromtimestamp(unix, timezone.utc).replace(tzinfo=None)
+    return None if unix is None else datetime.fromtimestamp(unix, UTC).replace(tzinfo=None)
 
 
 def _get(obj: dict, *path: str) -> Any:
@@ -216,7 +216,7 @@ def _replace(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], extra
 def _snapshot(
     con: duckdb.DuckDBPyConnection, table: str, objects: Iterable[dict], to_row: Callable[[dict], dict]
 ) -> int:
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     return _replace(con, table, [_with_raw(to_row(o), o) for o in objects], now)
 
 
@@ -252,7 +252,7 @@ def extract_subscriptions(client: stripe.StripeClient, con: duckdb.DuckDBPyConne
                 _all(client.v1.subscription_items.list({"subscription": sub["id"], "limit": PAGE_SIZE}))
             )
         items.extend(_with_raw(_subscription_item_row(i, sub["id"]), i) for i in sub_items)
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     return {
         "subscriptions": _replace(
             con, "subscriptions", [_with_raw(_subscription_row(s), s) for s in subscriptions], now
@@ -270,7 +270,7 @@ def extract_invoices(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection
         if embedded.get("has_more"):
             inv_lines = list(_all(client.v1.invoices.line_items.list(inv["id"], {"limit": PAGE_SIZE})))
         lines.extend(_with_raw(_invoice_line_row(line, inv["id"]), line) for line in inv_lines)
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     return {
         "invoices": _replace(con, "invoices", [_with_raw(_invoice_row(i), i) for i in invoices], now),
         "invoice_lines": _replace(con, "invoice_lines", lines, now),

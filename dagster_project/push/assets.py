@@ -2,11 +2,11 @@
 
 
 from dagster import (
-    BackfillPolicy,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    BackfillPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -64,5 +64,8 @@ def stripe_meter_events(
             "rejected": MetadataValue.md("\n".join(f"- {d}" for d in report.rejected_details) or "none"),
             "unresolved_intents": MetadataValue.int(report.unresolved),
             "out_of_window_units": MetadataValue.int(report.out_of_window_units),
+            "out_of_window": MetadataValue.md(
+                "\n".join(f"- {d}" for d in report.out_of_window_details[:50]) or "none"
+            ),
         },
     )

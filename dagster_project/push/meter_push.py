@@ -4,7 +4,8 @@ The push log (outbox) lives in the warehouse and is append-only:
 
 * ``push.meter_event_intents``: one row per meter event we mean to send, written and committed
   *before* the call. Its ``identifier`` is derived from (push_key, sequence number), so a rerun
-  that recomputes the same intent derives the same identifier; it is also the Idempotency-Key.
+  that recomputes the same intent derives the same identifier; it is also the Idempotency-Key
+  (with a suffix after a 5xx, which Stripe would otherwise replay from its idempotency store).
 * ``push.meter_event_outcomes``: one row per definitive result, written after the call:
   ``delivered`` (Stripe holds the event, including "an event already exists with identifier"),
   or ``rejected`` (Stripe refused it for good; a failed check reports it).
@@ -26,10 +27,12 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import stripe
+
+from dagster_project.push.amounts import amount_at_stake, per_unit_prices
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,7 @@ class PushReport:
     delivered_units: int = 0
     out_of_window_keys: int = 0
     out_of_window_units: int = 0
+    out_of_window_details: list[str] = field(default_factory=list)
     rejected_details: list[str] = field(default_factory=list)
 
 
@@ -123,7 +127,7 @@ def meter_event_identifier(push_key: str, sequence_number: int) -> str:
 
 
 def day_start_unix(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
 def plan_intents(
@@ -170,6 +174,7 @@ def plan_intents(
         """
     ).fetchall()
     oldest_allowed = now - STRIPE_MAX_EVENT_AGE + WINDOW_SAFETY_MARGIN
+    prices = per_unit_prices(con)
     intents = []
     for (key, customer, meter, day, desired, delivered, unresolved, last_seq, cust_key, value_key) in rows:
         report.desired_units += int(desired)
@@ -178,9 +183,13 @@ def plan_intents(
         if delta == 0:
             continue
         ts = day_start_unix(day)
-        if datetime.fromtimestamp(ts, timezone.utc) < oldest_allowed:
+        if datetime.fromtimestamp(ts, UTC) < oldest_allowed:
+            # Stripe would refuse it: not sent, reported with what it is worth.
             report.out_of_window_keys += 1
             report.out_of_window_units += delta
+            currency, unit_price = prices.get(meter, (None, None))
+            worth = f", {amount_at_stake(delta, unit_price)} {currency} minor units" if unit_price is not None else ""
+            report.out_of_window_details.append(f"{customer} {meter} {day}: {delta} units{worth}")
             continue
         seq = int(last_seq) + 1
         intents.append(
@@ -248,11 +257,14 @@ def send_intent(client: stripe.StripeClient, intent: Intent, config: PushConfig)
         },
     }
     last = Outcome(intent.identifier, None, None, "not attempted")
+    # Stripe stores a 500 under its Idempotency-Key and replays it, so after a 5xx the next try
+    # needs a new key. The identifier stays: if the failed call did record the event, Stripe
+    # refuses the copy as a duplicate identifier, which counts as delivered.
+    key_generation = 0
     for attempt in range(1, config.max_attempts + 1):
+        key = intent.identifier if key_generation == 0 else f"{intent.identifier}-k{key_generation}"
         try:
-            client.v1.billing.meter_events.create(
-                params, options={"idempotency_key": intent.identifier}
-            )
+            client.v1.billing.meter_events.create(params, options={"idempotency_key": key})
             return Outcome(intent.identifier, "delivered", 200, "created")
         except stripe.InvalidRequestError as e:
             if _is_duplicate_identifier(e):
@@ -262,9 +274,13 @@ def send_intent(client: stripe.StripeClient, intent: Intent, config: PushConfig)
             return Outcome(intent.identifier, "rejected", e.http_status, _describe(e))
         except stripe.RateLimitError as e:
             last = Outcome(intent.identifier, None, e.http_status, _describe(e))
+            if _should_retry_header(e) == "false":
+                return last  # Stripe says not now: stays unresolved for the next run
         except (stripe.APIConnectionError, stripe.APIError) as e:
             if e.http_status is not None and 400 <= e.http_status < 500 and e.http_status not in (409, 429):
                 return Outcome(intent.identifier, "rejected", e.http_status, _describe(e))
+            if e.http_status is not None and e.http_status >= 500:
+                key_generation += 1
             last = Outcome(intent.identifier, None, e.http_status, _describe(e))
         if attempt < config.max_attempts:
             time.sleep(_backoff(attempt, config))
@@ -280,7 +296,7 @@ def push_meter_events(
     config: PushConfig = PushConfig(),
 ) -> PushReport:
     ensure_push_schema(con)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     report = PushReport()
     # First finish what an earlier (possibly crashed) run started, under the same identifiers.
     resend = unresolved_intents(con)
@@ -330,6 +346,14 @@ def _is_duplicate_identifier(e: stripe.InvalidRequestError) -> bool:
     return "already exists" in message and "identifier" in message
 
 
+def _should_retry_header(e: stripe.StripeError) -> str | None:
+    headers = e.headers or {}
+    for name, value in headers.items():
+        if name.lower() == "stripe-should-retry":
+            return str(value).lower()
+    return None
+
+
 def _describe(e: stripe.StripeError) -> str:
     # Only Stripe's own message and code: never request headers (they carry the key).
     return f"{type(e).__name__} {e.http_status} {getattr(e, 'code', None)}: {e.user_message}"
@@ -341,4 +365,4 @@ def _backoff(attempt: int, config: PushConfig) -> float:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 import stripe
 
 
 def _unix(day: date) -> int:
-    return int(datetime.combine(day, time(0, 0), tzinfo=timezone.utc).timestamp())
+    return int(datetime.combine(day, time(0, 0), tzinfo=UTC).timestamp())
 
 
 def meter_totals(

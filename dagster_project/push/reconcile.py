@@ -11,12 +11,13 @@ minor units.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 import duckdb
 import stripe
 
+from dagster_project.push.amounts import amount_at_stake, per_unit_prices
 from dagster_project.push.meter_push import STRIPE_MAX_EVENT_AGE
 
 RECONCILIATION_DDL = """
@@ -73,7 +74,7 @@ class ReconciliationReport:
 
 
 def _unix(day: date) -> int:
-    return int(datetime.combine(day, time(0, 0), tzinfo=timezone.utc).timestamp())
+    return int(datetime.combine(day, time(0, 0), tzinfo=UTC).timestamp())
 
 
 def stripe_daily_values(
@@ -91,7 +92,7 @@ def stripe_daily_values(
     )
     values: dict[date, Decimal] = {}
     for s in summaries.auto_paging_iter():
-        day = datetime.fromtimestamp(s.start_time, timezone.utc).date()
+        day = datetime.fromtimestamp(s.start_time, UTC).date()
         # Summaries are JSON numbers; str() keeps the digits Stripe sent.
         values[day] = values.get(day, Decimal(0)) + Decimal(str(s.aggregated_value))
     return values
@@ -104,7 +105,7 @@ def reconcile_usage(
     now: datetime | None = None,
     run_id: str | None = None,
 ) -> ReconciliationReport:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     from dagster_project.push.meter_push import ensure_push_schema
 
     ensure_push_schema(con)
@@ -130,7 +131,7 @@ def reconcile_usage(
         """,
         [first_allowed],
     ).fetchall()
-    prices = _per_unit_prices(con)
+    prices = per_unit_prices(con)
     by_pair: dict[tuple[str, str, str], dict[date, Decimal]] = {}
     for customer, meter, meter_id, day, value in desired:
         by_pair.setdefault((customer, meter, meter_id), {})[day] = Decimal(value)
@@ -150,24 +151,10 @@ def reconcile_usage(
                 currency, unit_price = prices.get(meter, (None, None))
                 amount = None
                 if unit_price is not None:
-                    # Rounded once, half up, in the price's minor unit.
-                    amount = int(((w - s) * unit_price).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+                    amount = amount_at_stake(w - s, unit_price)
                 differences.append(Difference(customer, meter, day, w, s, currency, amount))
     _record(con, differences, now, run_id)
     return ReconciliationReport(first, last, len(by_pair), days_compared, differences)
-
-
-def _per_unit_prices(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, Decimal]]:
-    """meter event_name -> (currency, unit price in minor units) for per-unit metered prices."""
-    rows = con.execute(
-        """
-        select m.event_name, p.currency, coalesce(p.unit_amount_decimal, p.unit_amount)
-        from staging.stg_stripe__prices p
-        join staging.stg_stripe__billing_meters m on m.meter_id = p.meter_id
-        where p.is_active and p.billing_scheme = 'per_unit' and p.transform_divide_by is null
-        """
-    ).fetchall()
-    return {meter: (currency, Decimal(price)) for meter, currency, price in rows if price is not None}
 
 
 def _record(con: duckdb.DuckDBPyConnection, differences: list[Difference], now: datetime, run_id: str | None) -> None:

@@ -1,7 +1,13 @@
 """Data-quality gates as Dagster asset checks."""
 
 
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    MetadataValue,
+    asset_check,
+)
 
 from dagster_project.quality.gx_suites import validate_frame
 from dagster_project.resources import WarehouseResource

@@ -7,6 +7,7 @@ read with DuckDB into a DataFrame and validated with an ephemeral context's pand
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def load_suite_json(name: str, expectations_dir: Path = EXPECTATIONS_DIR) -> dic
 
 
 def validate_frame(frame: pd.DataFrame, suite_name: str, expectations_dir: Path = EXPECTATIONS_DIR) -> SuiteResult:
+    os.environ.setdefault("TQDM_DISABLE", "1")  # GX's progress bars would drown the run's logs
     import great_expectations as gx  # slow import (3-6 s): only when a check runs
 
     spec = load_suite_json(suite_name, expectations_dir)

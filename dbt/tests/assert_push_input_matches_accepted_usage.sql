@@ -1,3 +1,4 @@
+{{ config(meta={"dagster": {"ref": {"name": "fct_meter_push_input"}}}) }}
 -- The whole units asked of Stripe never exceed the exact accepted usage, and fall short of it
 -- only by the carried remainder (less than one unit) per customer and meter. Accepted usage is
 -- read from the per-landing-day contributions (sums of accepted events, customer-day sized), so

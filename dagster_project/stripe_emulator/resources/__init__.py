@@ -1,0 +1,1 @@
+"""One module per Stripe resource; each exports ROUTES."""
