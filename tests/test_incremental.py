@@ -11,6 +11,7 @@ import pytest
 from dagster_project.ingest.landing import ingest_day
 from dagster_project.ingest.stripe_extract import ensure_raw_stripe_schema
 from dagster_project.warehouse import connect
+from dagster_project.transform.dbt_assets import DAILY_BUILD_ARGS
 from tests.conftest import run_dbt
 
 D1 = date(2026, 11, 20)
@@ -73,20 +74,20 @@ def runs(tmp_path_factory):
             con.execute("insert into raw_stripe.billing_meters (id, event_name, status) values ('mtr_1', 'api_requests', 'active')")
         out = {}
         land(home, D1)
-        run_dbt("build", vars={"run_date": D1.isoformat()})
+        run_dbt(*DAILY_BUILD_ARGS, vars={"run_date": D1.isoformat()})
         out["d1"] = snapshot(home)
         # acct_new appears in Stripe before D2's run: its held D1 line is billed by D2's run.
         with connect(home / "warehouse.duckdb") as con:
             con.execute("insert into raw_stripe.customers (id, metadata_customer_id) values ('cus_N', 'acct_new')")
         land(home, D2)
-        run_dbt("build", vars={"run_date": D2.isoformat()})
+        run_dbt(*DAILY_BUILD_ARGS, vars={"run_date": D2.isoformat()})
         out["d2"] = snapshot(home)
-        run_dbt("build", vars={"run_date": D2.isoformat()})  # rerun of the same day
+        run_dbt(*DAILY_BUILD_ARGS, vars={"run_date": D2.isoformat()})  # rerun of the same day
         out["d2_rerun"] = snapshot(home)
-        run_dbt("build")  # no run_date: every line classified again from all history
+        run_dbt(*DAILY_BUILD_ARGS)  # no run_date: every line classified again from all history
         out["full"] = snapshot(home)
         land(home, D40)
-        run_dbt("build", vars={"run_date": D40.isoformat()})
+        run_dbt(*DAILY_BUILD_ARGS, vars={"run_date": D40.isoformat()})
         out["d40"] = snapshot(home)
         with connect(home / "warehouse.duckdb", read_only=True) as con:
             out["verdicts"] = con.execute(
