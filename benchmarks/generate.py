@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 METERS = np.array(["api_requests", "llm_tokens", "storage_gb_hours"])
 
@@ -44,7 +43,7 @@ def generate(folder: Path, day: date, events: int, customers: int = 12_000, seed
     weights = 1.0 / np.arange(1, customers + 1) ** 1.1
     cust = rng.choice(customers, size=n, p=weights / weights.sum()) + 1
     meter_idx = rng.integers(0, 3, size=n)
-    start = int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+    start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
     seconds = rng.integers(0, 86_400, size=n)
     late = rng.random(n) < 0.02
     ts = start + seconds - late * 86_400

@@ -12,11 +12,10 @@ exactly one meter event per key (no duplicates).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -53,7 +52,7 @@ def main() -> None:
         customers = [client.v1.customers.create({"metadata": {"customer_id": f"acct_{i:06d}"}}).id
                      for i in range(customers_needed)]
         setup_s = time.perf_counter() - t
-        today = datetime.now(timezone.utc).date()
+        today = datetime.now(UTC).date()
         rows = []
         for c in customers:
             for m in METERS:

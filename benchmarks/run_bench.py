@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from benchmarks.generate import generate
-
 ROOT = Path(__file__).resolve().parent.parent
 DBT = str(Path(sys.executable).parent / "dbt")
 DAY = date(2026, 11, 20)
@@ -122,9 +120,11 @@ def fresh_home(base: Path, name: str) -> Path:
 def bench_size(base: Path, n: int, mem_env: dict) -> dict:
     data = base / f"data_{n}"
     shutil.rmtree(data, ignore_errors=True)
-    t = time.perf_counter()
-    gen = generate(data / "landing" / f"dt={DAY}", DAY, n, customers=CUSTOMERS)
-    gen_s = time.perf_counter() - t
+    # generated in a child process: the parent stays small, so the children it forks report
+    # their own peak RSS (a forked child's max RSS starts from its parent's).
+    g = stage("generate", str(data / "landing" / f"dt={DAY}"), DAY.isoformat(), str(n), str(CUSTOMERS), "1")
+    gen_s = g.seconds
+    gen = argparse.Namespace(parquet=Path(g.out["parquet"]), ndjson_gz=Path(g.out["ndjson_gz"]), lines=g.out["lines"])
 
     floor = stage("floor", str(gen.parquet), env=mem_env)
 
@@ -159,12 +159,12 @@ def bench_history(base: Path, days: int, n: int, mem_env: dict) -> dict:
         first = DAY - timedelta(days=history)
         for i in range(history):
             d = first + timedelta(days=i)
-            generate(home / "landing" / "usage" / f"dt={d}", d, n, customers=CUSTOMERS, ndjson=False)
+            stage("generate", str(home / "landing" / "usage" / f"dt={d}"), d.isoformat(), str(n), str(CUSTOMERS), "0")
             stage("ingest", str(home), d.isoformat(), env=mem_env)
         t = time.perf_counter()
         dbt_build(home, None)  # history built once (no run_date: every line)
         history_build_s = time.perf_counter() - t
-        generate(home / "landing" / "usage" / f"dt={DAY}", DAY, n, customers=CUSTOMERS, ndjson=False)
+        stage("generate", str(home / "landing" / "usage" / f"dt={DAY}"), DAY.isoformat(), str(n), str(CUSTOMERS), "0")
         ingest = stage("ingest", str(home), DAY.isoformat(), env=mem_env)
         build, per_node = dbt_build(home, DAY)
         out[label] = {
@@ -181,7 +181,8 @@ def machine() -> str:
     import duckdb
 
     return (f"{os.cpu_count()} cores, {mem:.1f} GiB RAM, {platform.platform()}, Python "
-            f"{platform.python_version()}, DuckDB {duckdb.__version__}")
+            f"{platform.python_version()}, DuckDB {duckdb.__version__}; load average at start "
+            f"{os.getloadavg()[0]:.1f} (the machine is shared with other work)")
 
 
 def markdown_size(r: dict) -> str:
@@ -217,7 +218,7 @@ def markdown_history(h: dict, n: int) -> str:
     labels = list(h)
     rows = [
         ("ingest day N+1", lambda r: r["ingest"].seconds),
-        *[(f"dbt model: {k}", (lambda k: lambda r: r["models"][k])(k)) for k in STAGES],
+        *[(f"dbt model: {k}", lambda r, k=k: r["models"][k]) for k in STAGES],
         ("dbt tests", lambda r: r["tests_s"]),
         ("dbt build wall", lambda r: r["build"].seconds),
         ("whole day N+1 (ingest + dbt build)", lambda r: r["ingest"].seconds + r["build"].seconds),
@@ -267,6 +268,8 @@ def main(argv: list[str] | None = None) -> None:
                                 args.history_events)
         print(text, flush=True)
         sections.append(text)
+    print(f"load average at end {os.getloadavg()[0]:.1f}")
+    sections.append(f"Load average at end: {os.getloadavg()[0]:.1f}.\n")
     if args.out:
         with open(args.out, "a") as f:
             f.write("\n".join(header + sections) + "\n")

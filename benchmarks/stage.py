@@ -73,9 +73,17 @@ def setup(home: str, customers: str) -> dict:
     return {"customers": n, "meters": len(METERS)}
 
 
+def gen(folder: str, day: str, events: str, customers: str, ndjson: str) -> dict:
+    from benchmarks.generate import generate
+
+    g = generate(Path(folder), date.fromisoformat(day), int(events), customers=int(customers),
+                 ndjson=ndjson == "1")
+    return {"parquet": str(g.parquet), "ndjson_gz": str(g.ndjson_gz), "lines": g.lines}
+
+
 if __name__ == "__main__":
     stage, *args = sys.argv[1:]
     started = time.perf_counter()
-    out = {"floor": floor, "ingest": ingest, "setup": setup}[stage](*args)
+    out = {"floor": floor, "ingest": ingest, "setup": setup, "generate": gen}[stage](*args)
     out["seconds"] = time.perf_counter() - started
     print(json.dumps(out))

@@ -10,8 +10,8 @@ import pytest
 
 from dagster_project.ingest.landing import ingest_day
 from dagster_project.ingest.stripe_extract import ensure_raw_stripe_schema
-from dagster_project.warehouse import connect
 from dagster_project.transform.dbt_assets import DAILY_BUILD_ARGS
+from dagster_project.warehouse import connect
 from tests.conftest import run_dbt
 
 D1 = date(2026, 11, 20)

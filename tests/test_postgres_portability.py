@@ -2,7 +2,7 @@
 data test and unit test passes there, and Dagster's own storage can live in PostgreSQL."""
 
 import os
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -104,7 +104,7 @@ def both_warehouses(pg_server, tmp_path_factory):
         with pg.cursor() as cur:
             cur.execute("create table raw.usage_events_all as select * from raw.usage_events")
             cur.execute("create table raw.landing_manifest_all as select * from raw.landing_manifest")
-        for i, day in enumerate(DAYS):
+        for day in DAYS:
             with pg.cursor() as cur:
                 cur.execute("truncate raw.usage_events; truncate raw.landing_manifest")
                 cur.execute("insert into raw.usage_events select * from raw.usage_events_all where landed_date <= %s", [day])
