@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export TOLLGATE_HOME ?= $(CURDIR)/.tollgate
 
-.PHONY: install demo test ui emulator lint clean
+.PHONY: install demo test ui emulator lint clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,9 @@ lint: $(STAMP)
 
 clean:
 	rm -rf .tollgate dbt/target dbt/logs
+
+# Throughput and memory benchmark (not part of `make test`): `make bench SIZES=1000000`.
+SIZES ?= 1000000,10000000,50000000
+HISTORY_DAYS ?= 0
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run_bench --sizes $(SIZES) --history-days $(HISTORY_DAYS) --out benchmarks/RESULTS.md

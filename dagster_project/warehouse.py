@@ -7,6 +7,7 @@ for the duration of one piece of work and closes it before dbt runs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,6 +57,8 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
     try:
         # Timestamps are UTC everywhere; never let the machine's zone leak into a cast.
         con.execute("set TimeZone = 'UTC'")
+        # The same cap as dbt's profile: DuckDB spills to disk rather than grow past it.
+        con.execute("set memory_limit = ?", [os.environ.get("TOLLGATE_DUCKDB_MEMORY_LIMIT", "80%")])
         yield con
     finally:
         con.close()

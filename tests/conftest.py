@@ -55,3 +55,12 @@ def run_dbt(*args: str, vars: dict | None = None) -> subprocess.CompletedProcess
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     return proc
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server for the session (see tests/postgres_server.py)."""
+    from tests.postgres_server import postgres_server
+
+    with postgres_server() as server:
+        yield server

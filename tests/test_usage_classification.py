@@ -7,6 +7,7 @@ import pytest
 
 from dagster_project.ingest.landing import ingest_day
 from dagster_project.ingest.stripe_extract import ensure_raw_stripe_schema
+from dagster_project.transform.dbt_assets import DAILY_BUILD_ARGS
 from dagster_project.warehouse import connect
 from tests.conftest import run_dbt
 
@@ -70,7 +71,7 @@ def classified(tmp_path_factory):
                 "insert into raw_stripe.billing_meters (id, event_name, status) values "
                 "('mtr_1', 'api_requests', 'active'), ('mtr_2', 'old_meter', 'inactive')"
             )
-        run_dbt("build")
+        run_dbt(*DAILY_BUILD_ARGS)
         with connect(home / "warehouse.duckdb", read_only=True) as con:
             yield {
                 "lines": con.execute(

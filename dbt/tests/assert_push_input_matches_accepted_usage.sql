@@ -1,10 +1,12 @@
 {{ config(meta={"dagster": {"ref": {"name": "fct_meter_push_input"}}}) }}
 -- The whole units asked of Stripe never exceed the exact accepted usage, and fall short of it
--- only by the carried remainder (less than one unit) per customer and meter.
+-- only by the carried remainder (less than one unit) per customer and meter. Accepted usage is
+-- read from the per-landing-day contributions (sums of accepted events, customer-day sized), so
+-- the test costs the same on the hundredth day as on the first.
 with usage as (
-    select stripe_customer_id, meter, sum(quantity) as quantity
-    from {{ ref('int_usage_events_deduplicated') }}
-    group by stripe_customer_id, meter
+    select stripe_customer_id, meter_event_name as meter, sum(quantity) as quantity
+    from {{ ref('int_usage_daily_contributions') }}
+    group by stripe_customer_id, meter_event_name
 ),
 
 pushed as (

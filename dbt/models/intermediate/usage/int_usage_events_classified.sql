@@ -1,8 +1,50 @@
 -- Every landed line ends in exactly one status: accepted, duplicate or quarantined (with a
--- reason). This model is one row per landed line, so lines landed = accepted + duplicate +
--- quarantined holds by construction and is checked per file in fct_landing_file_accounting.
+-- reason). One row per landed line, so lines landed = accepted + duplicate + quarantined holds
+-- by construction and is checked per file in fct_landing_file_accounting.
+--
+-- Incremental (a daily run with var run_date) touches only:
+--   * the lines landed on run_date (their rows are replaced, so a rerun is idempotent);
+--   * lines held for reference data (unknown_meter, unknown_customer, ambiguous_customer)
+--     landed within the dedupe window whose usage Stripe could still accept: examined again,
+--     so they are billed once their meter or customer exists;
+--   * for the dedupe, canonical (first) occurrences landed within dedupe_lookback_days
+--     (late_arrival_days + 1) on either side of run_date. That window is exact for copies with
+--     the same content: an accepted copy lies at most late_arrival_days after its event, and
+--     its original landed at most a day before the event. Beyond the window the only thing
+--     not caught is an event_id reused with different content (conflicting_duplicate) after
+--     the original landed more than late_arrival_days + 1 days earlier: it is treated as a
+--     new event. An exact copy that late is quarantined as too_late, never billed twice.
+-- Without run_date (first build, a build by hand) every landed line is classified again.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_window',
+    unique_key=['file_id', 'line_number'],
+    replace_where='landed_date = __run_date__',
+    incremental_predicates=[
+        "landed_date between __dedupe_window_start__ and __dedupe_window_end__",
+        "status = 'quarantined'",
+    ],
+) }}
+{%- set daily = tollgate.is_daily_increment() -%}
+{%- if daily -%}
+    {%- set run_day = tollgate.run_date_minus(0) -%}
+    {%- set in_window -%}
+        landed_date between {{ tollgate.fill_run_placeholders('__dedupe_window_start__') }}
+            and {{ tollgate.fill_run_placeholders('__dedupe_window_end__') }}
+        and landed_date <> {{ run_day }}
+    {%- endset -%}
+    {%- set is_held -%}
+        (status = 'quarantined' and reason in {{ tollgate.held_reasons() }}
+         and usage_date >= {{ tollgate.usage_window_start() }})
+    {%- endset -%}
+{%- endif -%}
+{%- set content = ['customer_id', 'meter', 'event_at', 'quantity', 'properties'] -%}
+
 with events as (
     select * from {{ ref('stg_usage__events') }}
+    {%- if daily %}
+    where landed_date = {{ run_day }}
+    {%- endif %}
 ),
 
 meters as (
@@ -16,7 +58,18 @@ customers as (
 -- Checks on the line alone, first failing reason wins (order = most fundamental first).
 validated as (
     select
-        events.*,
+        file_id,
+        source_file,
+        landed_date,
+        line_number,
+        raw_line,
+        event_id,
+        customer_id,
+        meter,
+        event_at,
+        usage_date,
+        quantity,
+        properties,
         case
             when parse_error is not null then parse_error
             when event_id is null or customer_id is null or meter is null
@@ -34,42 +87,152 @@ validated as (
     from events
 ),
 
--- Among well-formed events, the first occurrence of an event_id (by landing order) is the
--- canonical one; a later copy is a duplicate when its content is the same, else a conflict.
-ranked as (
+{%- if daily %}
+
+-- Lines held for reference data, examined again while Stripe could still take their usage.
+held as (
     select
-        validated.*,
-        row_number() over (
-            partition by event_id order by landed_date, source_file, line_number
-        ) as occurrence,
-        first_value({{ hash_key(['customer_id', 'meter', 'event_at', 'quantity', 'properties']) }}) over (
-            partition by event_id order by landed_date, source_file, line_number
-        ) as first_content_hash,
-        {{ hash_key(['customer_id', 'meter', 'event_at', 'quantity', 'properties']) }} as content_hash
-    from validated
-    where line_reason is null
+        file_id,
+        source_file,
+        landed_date,
+        line_number,
+        raw_line,
+        event_id,
+        customer_id,
+        meter,
+        event_at,
+        usage_date,
+        quantity,
+        properties,
+        cast(null as {{ dbt.type_string() }}) as line_reason
+    from {{ this }}
+    where {{ in_window }}
+      and {{ is_held }}
+),
+{%- endif %}
+
+batch as (
+    select * from validated
+    {%- if daily %}
+    union all
+    select * from held
+    {%- endif %}
 ),
 
 well_formed as (
+    select * from batch where line_reason is null
+),
+
+{%- if daily %}
+
+-- The dedupe lookup: first occurrences already classified on other landing days of the window
+-- (held ones are in the batch), for the event ids of this batch only.
+earlier as (
     select
-        ranked.*,
+        event_id,
+        customer_id,
+        meter,
+        event_at,
+        quantity,
+        properties,
+        landed_date,
+        source_file,
+        line_number
+    from {{ this }}
+    where is_canonical
+      and {{ in_window }}
+      and not {{ is_held }}
+      and event_id in (select event_id from well_formed)
+),
+{%- endif %}
+
+-- Only event ids seen more than once need ranking (usually about 1 % of lines).
+contested_ids as (
+    select event_id from well_formed group by event_id having count(*) > 1
+    {%- if daily %}
+    union
+    select event_id from earlier
+    {%- endif %}
+),
+
+ranking_set as (
+    select
+        file_id,
+        line_number,
+        event_id,
+        landed_date,
+        source_file,
+        1 as from_batch,
+        {{ hash_key(content) }} as content_hash
+    from well_formed
+    where event_id in (select event_id from contested_ids)
+    {%- if daily %}
+    union all
+    select
+        cast(null as {{ dbt.type_string() }}) as file_id,
+        line_number,
+        event_id,
+        landed_date,
+        source_file,
+        0 as from_batch,
+        {{ hash_key(content) }} as content_hash
+    from earlier
+    {%- endif %}
+),
+
+-- The first occurrence of an event_id (an earlier day's, else by landing order) is the
+-- canonical one; a later copy is a duplicate when its content is the same, else a conflict.
+ranked as (
+    select
+        file_id,
+        line_number,
+        from_batch,
+        content_hash,
+        row_number() over (
+            partition by event_id order by from_batch, landed_date, source_file, line_number
+        ) as occurrence,
+        first_value(content_hash) over (
+            partition by event_id order by from_batch, landed_date, source_file, line_number
+        ) as first_content_hash
+    from ranking_set
+),
+
+well_formed_ranked as (
+    select
+        well_formed.*,
+        coalesce(ranked.occurrence, 1) as occurrence,
+        ranked.occurrence > 1 and ranked.content_hash = ranked.first_content_hash as is_copy,
         customers.stripe_customer_id,
         customers.is_ambiguous as customer_is_ambiguous,
         meters.meter_id,
         meters.status as meter_status
-    from ranked
-    left join customers on ranked.customer_id = customers.customer_id
-    left join meters on ranked.meter = meters.event_name
+    from well_formed
+    left join ranked
+        on ranked.from_batch = 1
+        and well_formed.file_id = ranked.file_id
+        and well_formed.line_number = ranked.line_number
+    left join customers on well_formed.customer_id = customers.customer_id
+    left join meters on well_formed.meter = meters.event_name
 ),
 
 classified_well_formed as (
     select
         file_id,
+        source_file,
+        landed_date,
         line_number,
+        event_id,
+        customer_id,
         stripe_customer_id,
+        meter,
         meter_id,
+        event_at,
+        usage_date,
+        quantity,
+        properties,
+        raw_line,
         case
-            when occurrence > 1 and content_hash = first_content_hash then 'duplicate'
+            when is_copy then 'duplicate'
             when occurrence > 1 then 'quarantined'
             when meter_id is null or meter_status <> 'active' then 'quarantined'
             when customer_is_ambiguous then 'quarantined'
@@ -77,37 +240,52 @@ classified_well_formed as (
             else 'accepted'
         end as status,
         case
-            when occurrence > 1 and content_hash = first_content_hash then null
+            when is_copy then null
             when occurrence > 1 then 'conflicting_duplicate'
             when meter_id is null or meter_status <> 'active' then 'unknown_meter'
             when customer_is_ambiguous then 'ambiguous_customer'
             when stripe_customer_id is null then 'unknown_customer'
-        end as reason
-    from well_formed
+        end as reason,
+        occurrence = 1 as is_canonical
+    from well_formed_ranked
+),
+
+rejected_lines as (
+    select
+        file_id,
+        source_file,
+        landed_date,
+        line_number,
+        event_id,
+        customer_id,
+        cast(null as {{ dbt.type_string() }}) as stripe_customer_id,
+        meter,
+        cast(null as {{ dbt.type_string() }}) as meter_id,
+        event_at,
+        usage_date,
+        quantity,
+        properties,
+        raw_line,
+        'quarantined' as status,
+        line_reason as reason,
+        false as is_canonical
+    from batch
+    where line_reason is not null
 ),
 
 final as (
     select
-        validated.file_id,
-        validated.source_file,
-        validated.landed_date,
-        validated.line_number,
-        validated.event_id,
-        validated.customer_id,
-        classified_well_formed.stripe_customer_id,
-        validated.meter,
-        classified_well_formed.meter_id,
-        validated.event_at,
-        validated.usage_date,
-        validated.quantity,
-        validated.properties,
-        validated.raw_line,
-        coalesce(classified_well_formed.status, 'quarantined') as status,
-        coalesce(validated.line_reason, classified_well_formed.reason) as reason
-    from validated
-    left join classified_well_formed
-        on validated.file_id = classified_well_formed.file_id
-        and validated.line_number = classified_well_formed.line_number
+        *,
+        {% if tollgate.run_date() is not none -%}
+        {{ tollgate.run_date_minus(0) }}
+        {%- else -%}
+        cast(null as date)
+        {%- endif %} as classified_on
+    from (
+        select * from classified_well_formed
+        union all
+        select * from rejected_lines
+    ) as lines
 )
 
 select * from final

@@ -1,3 +1,5 @@
+-- A view over the classified lines: costs nothing to build, however long the history.
+{{ config(materialized='view') }}
 -- Accepted usage: one row per event_id, mapped to a Stripe customer and an active meter.
 with classified as (
     select * from {{ ref('int_usage_events_classified') }}
@@ -17,7 +19,8 @@ final as (
         file_id,
         source_file,
         line_number,
-        landed_date
+        landed_date,
+        classified_on
     from classified
     where status = 'accepted'
 )

@@ -1,3 +1,5 @@
+-- A view over the classified lines: costs nothing to build, however long the history.
+{{ config(materialized='view') }}
 -- Lines that will not be billed as they are, each with the reason and the line as landed.
 with classified as (
     select * from {{ ref('int_usage_events_classified') }}
@@ -15,7 +17,8 @@ final as (
         meter,
         event_at,
         quantity,
-        raw_line
+        raw_line,
+        classified_on
     from classified
     where status = 'quarantined'
 )

@@ -1,10 +1,25 @@
 -- Per landed file: lines landed = accepted + duplicates + quarantined (checked by a test).
+-- Incremental: a daily run recounts the files of the landing days whose lines it classified
+-- or changed (recomputed_landing_days), and replaces their rows.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_window',
+    replace_where='landed_date in (select landed_date from __batch__) or landed_date = __run_date__',
+) }}
+{%- set daily = tollgate.is_daily_increment() %}
+
 with files as (
     select * from {{ ref('stg_usage__landing_files') }}
+    {%- if daily %}
+    where landed_date in ({{ tollgate.recomputed_landing_days() }})
+    {%- endif %}
 ),
 
 classified as (
     select * from {{ ref('int_usage_events_classified') }}
+    {%- if daily %}
+    where landed_date in ({{ tollgate.recomputed_landing_days() }})
+    {%- endif %}
 ),
 
 per_file as (

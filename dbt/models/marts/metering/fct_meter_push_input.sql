@@ -3,8 +3,40 @@
 --   floor(cumulative quantity through the day) - floor(cumulative quantity before the day),
 -- so a fractional remainder is carried forward to the next day with usage instead of being
 -- rounded away, and the whole-unit total never exceeds the true total by any amount.
+--
+-- Incremental: a daily run recomputes the usage days within late_arrival_days of run_date (the
+-- only ones it can change), starting each customer and meter from the cumulative quantity of
+-- all earlier days (a customer-day sized sum, never events).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_window',
+    replace_where='usage_date >= __usage_window_start__',
+) }}
+{%- set daily = tollgate.is_daily_increment() %}
+
 with usage_daily as (
     select * from {{ ref('fct_usage_daily') }}
+    {%- if daily %}
+    where usage_date >= {{ tollgate.usage_window_start() }}
+    {%- endif %}
+),
+
+before_window as (
+    {%- if daily %}
+    select
+        stripe_customer_id,
+        meter_event_name,
+        sum(quantity) as quantity
+    from {{ ref('fct_usage_daily') }}
+    where usage_date < {{ tollgate.usage_window_start() }}
+    group by stripe_customer_id, meter_event_name
+    {%- else %}
+    select
+        cast(null as {{ dbt.type_string() }}) as stripe_customer_id,
+        cast(null as {{ dbt.type_string() }}) as meter_event_name,
+        cast(0 as decimal(38, 12)) as quantity
+    where 1 = 0
+    {%- endif %}
 ),
 
 meters as (
@@ -13,20 +45,23 @@ meters as (
 
 cumulative as (
     select
-        usage_daily_id,
-        customer_id,
-        stripe_customer_id,
-        meter_event_name,
-        meter_id,
-        usage_date,
-        quantity,
-        event_count,
-        sum(quantity) over (
-            partition by stripe_customer_id, meter_event_name
+        usage_daily.usage_daily_id,
+        usage_daily.customer_id,
+        usage_daily.stripe_customer_id,
+        usage_daily.meter_event_name,
+        usage_daily.meter_id,
+        usage_daily.usage_date,
+        usage_daily.quantity,
+        usage_daily.event_count,
+        coalesce(before_window.quantity, 0) + sum(usage_daily.quantity) over (
+            partition by usage_daily.stripe_customer_id, usage_daily.meter_event_name
             order by usage_date
             rows between unbounded preceding and current row
         ) as cumulative_quantity
     from usage_daily
+    left join before_window
+        on usage_daily.stripe_customer_id = before_window.stripe_customer_id
+        and usage_daily.meter_event_name = before_window.meter_event_name
 ),
 
 final as (

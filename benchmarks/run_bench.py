@@ -1,0 +1,281 @@
+"""Throughput and memory of the daily pipeline against a hand-written DuckDB floor.
+
+    python -m benchmarks.run_bench --sizes 1000000,10000000 [--history-days 90 --history-events 500000]
+
+For each size N: generate N events for one landing day (Parquet and NDJSON.gz, seeded), then,
+each stage in its own process (peak memory = that process's max RSS):
+  floor        one DuckDB query: read Parquet -> dedupe by event_id -> aggregate per customer,
+               meter and day (no validation, accounting or tests): the least work possible
+  ingest       landing file -> raw.usage_events (dagster_project.ingest.landing), Parquet
+  dbt build    `dbt build --vars {run_date}`: every model and test; per-model times from
+               run_results.json (classify+dedupe, daily aggregate, push input)
+  ingest (NDJSON.gz) the same day's NDJSON.gz into a second warehouse
+With --history-days: day N+1's run after 1 day of history and after H days, side by side.
+Results are printed as Markdown (and written with --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DBT = str(Path(sys.executable).parent / "dbt")
+DAY = date(2026, 11, 20)
+CUSTOMERS = 12_000
+# dbt models -> benchmark stage
+STAGES = {
+    "dedupe (classify every line)": ["int_usage_events_classified"],
+    "daily aggregate": ["int_usage_daily_contributions", "fct_usage_daily"],
+    "push input": ["fct_meter_push_input"],
+    "file accounting": ["fct_landing_file_accounting"],
+}
+
+
+@dataclass
+class Measured:
+    seconds: float
+    max_rss_mib: float
+    out: dict = field(default_factory=dict)
+
+
+def run(cmd: list[str], env: dict | None = None) -> Measured:
+    """Run a child process; wall time and its own peak RSS (os.wait4)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out_f, tempfile.TemporaryFile("w+") as err_f:
+        proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, cwd=ROOT,
+                                env={**os.environ, **(env or {})}, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)  # reap it ourselves: its own rusage
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        out_f.seek(0)
+        err_f.seek(0)
+        stdout, stderr = out_f.read(), err_f.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{stdout[-3000:]}\n{stderr[-3000:]}")
+    rss = usage.ru_maxrss / 1024  # KiB on Linux
+    out = {}
+    last = stdout.strip().splitlines()[-1] if stdout.strip() else ""
+    if last.startswith("{"):
+        out = json.loads(last)
+    return Measured(seconds, rss, out)
+
+
+def stage(*args: str, env=None) -> Measured:
+    return run([sys.executable, "-m", "benchmarks.stage", *args], env)
+
+
+def dbt_build(home: Path, run_date: date | None) -> tuple[Measured, dict[str, float]]:
+    cmd = [DBT, "build", "--exclude", "test_type:unit", "--project-dir", str(ROOT / "dbt"), "--profiles-dir", str(ROOT / "dbt"),
+           "--target-path", str(home / "dbt_target")]
+    if run_date:
+        cmd += ["--vars", json.dumps({"run_date": run_date.isoformat()})]
+    m = run(cmd, env={"TOLLGATE_HOME": str(home)})
+    results = json.loads((home / "dbt_target" / "run_results.json").read_text())["results"]
+    per_node = {r["unique_id"]: r["execution_time"] for r in results}
+    return m, per_node
+
+
+def model_seconds(per_node: dict[str, float], models: list[str]) -> float:
+    return sum(t for uid, t in per_node.items() if uid.startswith("model.") and uid.split(".")[-1] in models)
+
+
+def test_seconds(per_node: dict[str, float]) -> float:
+    return sum(t for uid, t in per_node.items() if uid.startswith(("test.", "unit_test.")))
+
+
+def counts(home: Path) -> dict:
+    import duckdb
+
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        landed, acc, dup, q = con.execute(
+            "select sum(lines_landed), sum(accepted), sum(duplicates), sum(quarantined) "
+            "from marts.fct_landing_file_accounting").fetchone()
+        push_rows = con.execute("select count(*) from marts.fct_meter_push_input").fetchone()[0]
+    finally:
+        con.close()
+    return {"landed": int(landed), "accepted": int(acc), "duplicates": int(dup),
+            "quarantined": int(q), "push_rows": push_rows}
+
+
+def fresh_home(base: Path, name: str) -> Path:
+    home = base / name
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "landing" / "usage").mkdir(parents=True)
+    stage("setup", str(home), str(CUSTOMERS))
+    return home
+
+
+def bench_size(base: Path, n: int, mem_env: dict) -> dict:
+    data = base / f"data_{n}"
+    shutil.rmtree(data, ignore_errors=True)
+    # generated in a child process: the parent stays small, so the children it forks report
+    # their own peak RSS (a forked child's max RSS starts from its parent's).
+    g = stage("generate", str(data / "landing" / f"dt={DAY}"), DAY.isoformat(), str(n), str(CUSTOMERS), "1")
+    gen_s = g.seconds
+    gen = argparse.Namespace(parquet=Path(g.out["parquet"]), ndjson_gz=Path(g.out["ndjson_gz"]), lines=g.out["lines"])
+
+    floor = stage("floor", str(gen.parquet), env=mem_env)
+
+    home = fresh_home(base, f"home_{n}")
+    shutil.copytree(gen.parquet.parent, home / "landing" / "usage" / f"dt={DAY}")
+    ingest = stage("ingest", str(home), DAY.isoformat(), env=mem_env)
+    build, per_node = dbt_build(home, DAY)
+    result = {
+        "events": n, "lines": gen.lines, "generate_s": gen_s, "floor": floor, "ingest": ingest,
+        "build": build, "models": {k: model_seconds(per_node, v) for k, v in STAGES.items()},
+        "tests_s": test_seconds(per_node), "counts": counts(home),
+    }
+    # NDJSON.gz ingest of the same day, into its own warehouse
+    home_nd = fresh_home(base, f"home_nd_{n}")
+    folder = home_nd / "landing" / "usage" / f"dt={DAY}"
+    folder.mkdir(parents=True)
+    shutil.copy(gen.ndjson_gz, folder / "events.ndjson.gz")
+    result["ingest_ndjson"] = stage("ingest", str(home_nd), DAY.isoformat(), env=mem_env)
+    result["ndjson_bytes"] = gen.ndjson_gz.stat().st_size
+    result["parquet_bytes"] = gen.parquet.stat().st_size
+    shutil.rmtree(home_nd, ignore_errors=True)
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.rmtree(data, ignore_errors=True)
+    return result
+
+
+def bench_history(base: Path, days: int, n: int, mem_env: dict) -> dict:
+    """Day N+1 after 1 day and after `days` days of history (n events per day)."""
+    out = {}
+    for label, history in (("1 day", 1), (f"{days} days", days)):
+        home = fresh_home(base, f"hist_{history}")
+        first = DAY - timedelta(days=history)
+        for i in range(history):
+            d = first + timedelta(days=i)
+            stage("generate", str(home / "landing" / "usage" / f"dt={d}"), d.isoformat(), str(n), str(CUSTOMERS), "0")
+            stage("ingest", str(home), d.isoformat(), env=mem_env)
+        t = time.perf_counter()
+        dbt_build(home, None)  # history built once (no run_date: every line)
+        history_build_s = time.perf_counter() - t
+        stage("generate", str(home / "landing" / "usage" / f"dt={DAY}"), DAY.isoformat(), str(n), str(CUSTOMERS), "0")
+        ingest = stage("ingest", str(home), DAY.isoformat(), env=mem_env)
+        build, per_node = dbt_build(home, DAY)
+        out[label] = {
+            "history_days": history, "history_build_s": history_build_s, "ingest": ingest,
+            "build": build, "models": {k: model_seconds(per_node, v) for k, v in STAGES.items()},
+            "tests_s": test_seconds(per_node), "counts": counts(home),
+        }
+        shutil.rmtree(home, ignore_errors=True)
+    return out
+
+
+def machine() -> str:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import duckdb
+
+    return (f"{os.cpu_count()} cores, {mem:.1f} GiB RAM, {platform.platform()}, Python "
+            f"{platform.python_version()}, DuckDB {duckdb.__version__}; load average at start "
+            f"{os.getloadavg()[0]:.1f} (the machine is shared with other work)")
+
+
+def markdown_size(r: dict) -> str:
+    n = r["events"]
+    floor = r["floor"].seconds
+    chain = r["ingest"].seconds + sum(r["models"].values())
+    lines = [
+        f"### {n:,} events ({r['lines']:,} lines) in one landing day",
+        "",
+        f"Parquet {r['parquet_bytes'] / 2**20:.0f} MiB, NDJSON.gz {r['ndjson_bytes'] / 2**20:.0f} MiB; "
+        f"generated in {r['generate_s']:.1f} s. Counts: {r['counts']}.",
+        "",
+        "| stage | seconds | × floor | events/s | peak RSS (MiB) |",
+        "|---|---:|---:|---:|---:|",
+        f"| floor: read → dedupe → aggregate (one DuckDB query) | {floor:.2f} | 1.00 | {n / floor:,.0f} | {r['floor'].max_rss_mib:,.0f} |",
+        f"| ingest Parquet → raw.usage_events | {r['ingest'].seconds:.2f} | {r['ingest'].seconds / floor:.2f} | {n / r['ingest'].seconds:,.0f} | {r['ingest'].max_rss_mib:,.0f} |",
+    ]
+    for name, secs in r["models"].items():
+        lines.append(f"| dbt model: {name} | {secs:.2f} | {secs / floor:.2f} | {n / max(secs, 1e-9):,.0f} | (in dbt) |")
+    lines += [
+        "| rating | – | – | – | not built yet on this branch (no rated-charge model exists) |",
+        f"| dbt tests (all data + unit tests of the run) | {r['tests_s']:.2f} | {r['tests_s'] / floor:.2f} | | (in dbt) |",
+        f"| **ingest through push input** (ingest + the four models) | **{chain:.2f}** | **{chain / floor:.2f}** | {n / chain:,.0f} | |",
+        f"| dbt build, wall (start-up, all models, all tests) | {r['build'].seconds:.2f} | {r['build'].seconds / floor:.2f} | | {r['build'].max_rss_mib:,.0f} |",
+        f"| **whole daily run**: ingest + dbt build, wall | **{r['ingest'].seconds + r['build'].seconds:.2f}** | **{(r['ingest'].seconds + r['build'].seconds) / floor:.2f}** | {n / (r['ingest'].seconds + r['build'].seconds):,.0f} | {max(r['ingest'].max_rss_mib, r['build'].max_rss_mib):,.0f} |",
+        f"| ingest NDJSON.gz → raw.usage_events (same day) | {r['ingest_ndjson'].seconds:.2f} | {r['ingest_ndjson'].seconds / floor:.2f} | {n / r['ingest_ndjson'].seconds:,.0f} | {r['ingest_ndjson'].max_rss_mib:,.0f} |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def markdown_history(h: dict, n: int) -> str:
+    labels = list(h)
+    rows = [
+        ("ingest day N+1", lambda r: r["ingest"].seconds),
+        *[(f"dbt model: {k}", lambda r, k=k: r["models"][k]) for k in STAGES],
+        ("dbt tests", lambda r: r["tests_s"]),
+        ("dbt build wall", lambda r: r["build"].seconds),
+        ("whole day N+1 (ingest + dbt build)", lambda r: r["ingest"].seconds + r["build"].seconds),
+    ]
+    out = [
+        f"### Day N+1 ({n:,} events) after 1 day vs {h[labels[1]]['history_days']} days of history",
+        "",
+        f"| seconds | {labels[0]} of history | {labels[1]} of history | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, f in rows:
+        a, b = f(h[labels[0]]), f(h[labels[1]])
+        out.append(f"| {name} | {a:.2f} | {b:.2f} | {b / a if a else float('nan'):.2f} |")
+    out += ["", f"History built once (no run_date) in {h[labels[0]]['history_build_s']:.0f} s and "
+            f"{h[labels[1]]['history_build_s']:.0f} s. Peak RSS of day N+1's dbt build: "
+            f"{h[labels[0]]['build'].max_rss_mib:,.0f} vs {h[labels[1]]['build'].max_rss_mib:,.0f} MiB. "
+            f"Counts after day N+1: {h[labels[0]]['counts']} vs {h[labels[1]]['counts']}.", ""]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="1000000,10000000,50000000")
+    p.add_argument("--history-days", type=int, default=0)
+    p.add_argument("--history-events", type=int, default=500_000)
+    p.add_argument("--memory-limit", default=os.environ.get("TOLLGATE_DUCKDB_MEMORY_LIMIT", "6GB"),
+                   help="DuckDB memory_limit for every stage (the floor included)")
+    p.add_argument("--workdir", default=None, help="scratch space (default: a temp dir)")
+    p.add_argument("--out", default=None, help="append the Markdown results to this file")
+    args = p.parse_args(argv)
+    mem_env = {"TOLLGATE_DUCKDB_MEMORY_LIMIT": args.memory_limit}
+    os.environ.update(mem_env)
+    base = Path(args.workdir or tempfile.mkdtemp(prefix="tollgate-bench-"))
+    base.mkdir(parents=True, exist_ok=True)
+    command = "python -m benchmarks.run_bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    header = [f"## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
+              f"Machine: {machine()}. DuckDB memory_limit {args.memory_limit}.", "",
+              f"Command: `{command}`", ""]
+    print("\n".join(header), flush=True)
+    sections = []
+    for n in [int(s) for s in args.sizes.split(",") if s]:
+        text = markdown_size(bench_size(base, n, mem_env))
+        print(text, flush=True)
+        sections.append(text)
+    if args.history_days:
+        text = markdown_history(bench_history(base, args.history_days, args.history_events, mem_env),
+                                args.history_events)
+        print(text, flush=True)
+        sections.append(text)
+    print(f"load average at end {os.getloadavg()[0]:.1f}")
+    sections.append(f"Load average at end: {os.getloadavg()[0]:.1f}.\n")
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write("\n".join(header + sections) + "\n")
+    if not args.workdir:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
