@@ -143,6 +143,6 @@ def test_held_usage_and_duplicates_are_present_to_compare(both_warehouses):
 def test_dbt_unit_tests_pass_on_postgres(both_warehouses):
     import re
 
-    from tests.test_dbt_unit_tests import UNIT_TESTS_DEFINED
+    from tests.test_dbt_unit_tests import unit_tests_defined
 
-    assert re.search(rf"PASS={UNIT_TESTS_DEFINED}\b", both_warehouses["unit"]), both_warehouses["unit"][-2000:]
+    assert re.search(rf"PASS={unit_tests_defined()}\b", both_warehouses["unit"]), both_warehouses["unit"][-2000:]
