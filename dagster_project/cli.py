@@ -67,6 +67,27 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Print a customer's invoice preview line by line, with how each line was computed."""
+    from dagster_project.billing.explain import explain
+    from dagster_project.warehouse import connect
+
+    settings = get_settings()
+    if not settings.warehouse_path.exists():
+        print(f"no warehouse at {settings.warehouse_path}: run `tollgate demo` or `tollgate run` first")
+        return 1
+    with connect(settings.warehouse_path, read_only=True) as con:
+        print(explain(con, args.customer, args.period))
+    return 0
+
+
+def _parse_month(text: str) -> str:
+    try:
+        return datetime.strptime(text, "%Y-%m").strftime("%Y-%m")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a month YYYY-MM, got {text!r}") from None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from dagster_project.demo import run_demo
 
@@ -89,6 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     push = sub.add_parser("push", help="push the warehouse's desired meter totals to Stripe now")
     push.add_argument("--concurrency", type=int, default=4)
     push.set_defaults(func=cmd_push)
+
+    explain = sub.add_parser(
+        "explain", help="an invoice preview line by line, with how each line was computed"
+    )
+    explain.add_argument("--customer", required=True, help="platform key (acct_...) or Stripe id (cus_...)")
+    explain.add_argument("--period", type=_parse_month, required=True, help="YYYY-MM the period starts in")
+    explain.set_defaults(func=cmd_explain)
 
     emulator = sub.add_parser("emulator", help="serve the Stripe emulator on 127.0.0.1")
     emulator.add_argument("--port", type=int, default=12111)

@@ -15,6 +15,7 @@ from dagster import (
     schedule,
 )
 
+from dagster_project.billing.assets import invoice_preview_reconciliation
 from dagster_project.ingest.assets import build_landing_sensor, raw_usage_events, stripe_assets
 from dagster_project.push.assets import stripe_meter_events
 from dagster_project.push.reconcile_assets import stripe_usage_reconciliation
@@ -50,7 +51,8 @@ def _stripe_resource() -> StripeResource:
 
 
 defs = Definitions(
-    assets=[raw_usage_events, *stripe_assets, tollgate_dbt_models, stripe_meter_events, stripe_usage_reconciliation],
+    assets=[raw_usage_events, *stripe_assets, tollgate_dbt_models, stripe_meter_events, stripe_usage_reconciliation,
+            invoice_preview_reconciliation],
     asset_checks=[gx_push_input_suite],
     jobs=[daily_invoicing_run],
     schedules=[daily_invoicing_schedule],

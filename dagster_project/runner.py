@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -17,6 +17,9 @@ class DayRun:
     run_id: str
     failed_checks: list[str]
     materialized: list[str]
+    # Failed checks of severity WARN (e.g. a customer past 80 % of an entitlement): reported,
+    # not failures.
+    warnings: list[str] = field(default_factory=list)
 
 
 def dagster_instance(settings: Settings):
@@ -47,14 +50,22 @@ def run_day(settings: Settings, day: date, log_level: str = "INFO") -> DayRun:
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
-    failed_checks = [
-        f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:{e.asset_check_evaluation_data.check_name}"
+    from dagster import AssetCheckSeverity
+
+    failed = [
+        e.asset_check_evaluation_data
         for e in result.all_events
         if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not e.asset_check_evaluation_data.passed
+    ]
+    failed_checks = [
+        f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed if c.severity != AssetCheckSeverity.WARN
+    ]
+    warnings = [
+        f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed if c.severity == AssetCheckSeverity.WARN
     ]
     materialized = [
         e.asset_key.to_user_string()
         for e in result.all_events
         if e.event_type == DagsterEventType.ASSET_MATERIALIZATION
     ]
-    return DayRun(day, result.success, result.run_id, failed_checks, materialized)
+    return DayRun(day, result.success, result.run_id, failed_checks, materialized, warnings)

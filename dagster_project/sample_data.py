@@ -19,6 +19,8 @@ from pathlib import Path
 import pandas as pd
 import stripe
 
+from dagster_project.pricing_catalog import subscribe
+
 
 @dataclass(frozen=True)
 class MeterSpec:
@@ -93,17 +95,20 @@ def configure_stripe(client: stripe.StripeClient, customers: int) -> Catalog:
                     "product": product.id,
                     "currency": "usd",
                     "recurring": {"interval": "month", "usage_type": "metered", "meter": meter_id},
+                    "lookup_key": f"default_{spec.event_name}",
                     **spec.price,
                 }
             )
             prices.append(price.id)
         catalog.meters[spec.event_name] = meter_id
     if not prices:
-        prices = [
-            p.id
-            for p in client.v1.prices.list({"limit": 100, "active": True}).auto_paging_iter()
-            if p.recurring and p.recurring.meter in catalog.meters.values()
-        ]
+        by_key = {
+            p.lookup_key: p.id
+            for p in client.v1.prices.list(
+                {"lookup_keys": [f"default_{s.event_name}" for s in METERS], "limit": 10}
+            ).data
+        }
+        prices = [by_key[f"default_{s.event_name}"] for s in METERS]
     existing_customers = {
         (c.metadata or {}).get("customer_id"): c.id
         for c in client.v1.customers.list({"limit": 100}).auto_paging_iter()
@@ -116,9 +121,10 @@ def configure_stripe(client: stripe.StripeClient, customers: int) -> Catalog:
                 {"name": f"Customer {i:04d}", "email": f"billing+{key}@example.com", "metadata": {"customer_id": key}}
             )
             stripe_id = customer.id
-            client.v1.subscriptions.create(
-                {"customer": stripe_id, "items": [{"price": p} for p in prices]}
-            )
+            # Customers take the demo plans in turn (pricing_catalog.py): acct_0001 keeps the
+            # original three metered prices; others cover packages, volume tiers, seats,
+            # coupons, JPY, commitments and a mid-period upgrade with proration.
+            subscribe(client, i, stripe_id, catalog.meters, prices)
         catalog.customers[key] = stripe_id
     return catalog
 

@@ -2,11 +2,21 @@
 
 import re
 
+import yaml
+
 from dagster_project.ingest.stripe_extract import ensure_raw_stripe_schema
+from dagster_project.settings import DBT_PROJECT_DIR
 from dagster_project.warehouse import connect, ensure_raw_schema
 from tests.conftest import run_dbt
 
-UNIT_TESTS_DEFINED = 1
+
+def unit_tests_defined() -> int:
+    """Every unit test written in the project's YAML, so a test that silently stops being
+    collected fails this count instead of passing unseen."""
+    count = 0
+    for path in (DBT_PROJECT_DIR / "models").rglob("*.yml"):
+        count += len((yaml.safe_load(path.read_text()) or {}).get("unit_tests") or [])
+    return count
 
 
 def test_dbt_unit_tests_pass(home):
@@ -15,4 +25,6 @@ def test_dbt_unit_tests_pass(home):
         ensure_raw_stripe_schema(con)
     run_dbt("run", "--empty")  # unit tests need the upstream relations to exist
     proc = run_dbt("test", "--select", "test_type:unit")  # a failing unit test fails run_dbt
-    assert re.search(rf"PASS={UNIT_TESTS_DEFINED}\b", proc.stdout), proc.stdout[-2000:]
+    expected = unit_tests_defined()
+    assert expected >= 8
+    assert re.search(rf"PASS={expected}\b", proc.stdout), proc.stdout[-2000:]

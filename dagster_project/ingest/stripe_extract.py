@@ -76,6 +76,30 @@ TABLES: dict[str, RawTable] = {
             currency="varchar", quantity="bigint", price="varchar", period_start="timestamp",
             period_end="timestamp", description="varchar",
         ),
+        # Pricing (issue 4). Tiers and metadata are flattened here, in Python, so the dbt
+        # models need no warehouse-specific JSON functions. Decimals stay exact strings.
+        _table(
+            "price_tiers", price="varchar", tier_index="bigint", up_to="bigint",
+            unit_amount_decimal="varchar", flat_amount_decimal="varchar",
+        ),
+        _table("price_metadata", price="varchar", key="varchar", value="varchar"),
+        _table("subscription_metadata", subscription="varchar", key="varchar", value="varchar"),
+        _table(
+            "subscription_discounts", id="varchar", subscription="varchar", coupon="varchar",
+            starts_at="timestamp", ends_at="timestamp",
+        ),
+        _table(
+            "coupons", id="varchar", percent_off="varchar", amount_off="bigint",
+            currency="varchar", duration="varchar", duration_in_months="bigint",
+            valid="boolean", created="timestamp",
+        ),
+        _table(
+            "invoice_items", id="varchar", customer="varchar", subscription="varchar",
+            subscription_item="varchar", invoice="varchar", amount="bigint", currency="varchar",
+            price="varchar", quantity="bigint", period_start="timestamp",
+            period_end="timestamp", proration="boolean", discountable="boolean",
+            description="varchar", date="timestamp",
+        ),
     ]
 }
 
@@ -122,6 +146,66 @@ def _customer_row(c: dict) -> dict:
 
 def _product_row(p: dict) -> dict:
     return {"id": p["id"], "name": p.get("name"), "active": p.get("active"), "created": _ts(p.get("created"))}
+
+
+def _price_tier_rows(p: dict) -> list[dict]:
+    return [
+        {
+            "price": p["id"], "tier_index": i, "up_to": t.get("up_to"),
+            "unit_amount_decimal": _decimal_text(t.get("unit_amount_decimal"), t.get("unit_amount")),
+            "flat_amount_decimal": _decimal_text(t.get("flat_amount_decimal"), t.get("flat_amount")),
+        }
+        for i, t in enumerate(p.get("tiers") or [], start=1)
+    ]
+
+
+def _decimal_text(decimal: Any, integer: Any) -> str | None:
+    """The exact decimal string Stripe sent (``*_decimal``), else the integer field as text."""
+    if decimal is not None:
+        return str(decimal)
+    return None if integer is None else str(integer)
+
+
+def _metadata_rows(obj: dict, id_column: str) -> list[dict]:
+    return [
+        {id_column: obj["id"], "key": k, "value": v}
+        for k, v in sorted((obj.get("metadata") or {}).items())
+    ]
+
+
+def _discount_row(d: dict, subscription_id: str) -> dict:
+    coupon = _get(d, "source", "coupon") or d.get("coupon")
+    return {
+        "id": d["id"], "subscription": subscription_id, "coupon": _id(coupon),
+        "starts_at": _ts(d.get("start")), "ends_at": _ts(d.get("end")),
+    }
+
+
+def _coupon_row(c: dict) -> dict:
+    # percent_off is a JSON number (e.g. 12.5); str() of the parsed float keeps its digits.
+    percent = c.get("percent_off")
+    return {
+        "id": c["id"], "percent_off": None if percent is None else str(percent),
+        "amount_off": c.get("amount_off"), "currency": c.get("currency"),
+        "duration": c.get("duration"), "duration_in_months": c.get("duration_in_months"),
+        "valid": c.get("valid"), "created": _ts(c.get("created")),
+    }
+
+
+def _invoice_item_row(i: dict) -> dict:
+    details = _get(i, "parent", "subscription_details") or {}
+    return {
+        "id": i["id"], "customer": _id(i.get("customer")),
+        "subscription": _id(details.get("subscription")),
+        "subscription_item": _id(details.get("subscription_item")),
+        "invoice": _id(i.get("invoice")), "amount": i.get("amount"),
+        "currency": i.get("currency"),
+        "price": _get(i, "pricing", "price_details", "price") or _id(i.get("price")),
+        "quantity": i.get("quantity"), "period_start": _ts(_get(i, "period", "start")),
+        "period_end": _ts(_get(i, "period", "end")), "proration": i.get("proration"),
+        "discountable": i.get("discountable"), "description": i.get("description"),
+        "date": _ts(i.get("date")),
+    }
 
 
 def _price_row(p: dict) -> dict:
@@ -232,8 +316,26 @@ def extract_products(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection
 
 def extract_prices(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     # Tiers are only included when expanded, as in Stripe.
-    listing = client.v1.prices.list({"limit": PAGE_SIZE, "expand": ["data.tiers"]})
-    return {"prices": _snapshot(con, "prices", _all(listing), _price_row)}
+    prices = list(_all(client.v1.prices.list({"limit": PAGE_SIZE, "expand": ["data.tiers"]})))
+    tiers = [_with_raw(t, {}) for p in prices for t in _price_tier_rows(p)]
+    metadata = [_with_raw(m, {}) for p in prices for m in _metadata_rows(p, "price")]
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    return {
+        "prices": _replace(con, "prices", [_with_raw(_price_row(p), p) for p in prices], now),
+        "price_tiers": _replace(con, "price_tiers", tiers, now),
+        "price_metadata": _replace(con, "price_metadata", metadata, now),
+    }
+
+
+def extract_coupons(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    listing = client.v1.coupons.list({"limit": PAGE_SIZE})
+    return {"coupons": _snapshot(con, "coupons", _all(listing), _coupon_row)}
+
+
+def extract_invoice_items(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Pending invoice items (prorations waiting for the next invoice)."""
+    listing = client.v1.invoice_items.list({"limit": PAGE_SIZE, "pending": True})
+    return {"invoice_items": _snapshot(con, "invoice_items", _all(listing), _invoice_item_row)}
 
 
 def extract_billing_meters(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -242,8 +344,19 @@ def extract_billing_meters(client: stripe.StripeClient, con: duckdb.DuckDBPyConn
 
 
 def extract_subscriptions(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    subscriptions = list(_all(client.v1.subscriptions.list({"limit": PAGE_SIZE, "status": "all"})))
+    subscriptions = list(
+        _all(client.v1.subscriptions.list(
+            {"limit": PAGE_SIZE, "status": "all", "expand": ["data.discounts"]}
+        ))
+    )
     items: list[dict] = []
+    metadata = [_with_raw(m, {}) for s in subscriptions for m in _metadata_rows(s, "subscription")]
+    discounts = [
+        _with_raw(_discount_row(d, s["id"]), d)
+        for s in subscriptions
+        for d in s.get("discounts") or []
+        if isinstance(d, dict)
+    ]
     for sub in subscriptions:
         embedded = sub.get("items") or {}
         sub_items = embedded.get("data") or []
@@ -258,6 +371,8 @@ def extract_subscriptions(client: stripe.StripeClient, con: duckdb.DuckDBPyConne
             con, "subscriptions", [_with_raw(_subscription_row(s), s) for s in subscriptions], now
         ),
         "subscription_items": _replace(con, "subscription_items", items, now),
+        "subscription_metadata": _replace(con, "subscription_metadata", metadata, now),
+        "subscription_discounts": _replace(con, "subscription_discounts", discounts, now),
     }
 
 
@@ -283,8 +398,13 @@ Extractor = Callable[[stripe.StripeClient, duckdb.DuckDBPyConnection], dict[str,
 EXTRACTORS: dict[str, tuple[Extractor, tuple[str, ...]]] = {
     "customers": (extract_customers, ("customers",)),
     "products": (extract_products, ("products",)),
-    "prices": (extract_prices, ("prices",)),
+    "prices": (extract_prices, ("prices", "price_tiers", "price_metadata")),
     "billing_meters": (extract_billing_meters, ("billing_meters",)),
-    "subscriptions": (extract_subscriptions, ("subscriptions", "subscription_items")),
+    "subscriptions": (
+        extract_subscriptions,
+        ("subscriptions", "subscription_items", "subscription_metadata", "subscription_discounts"),
+    ),
     "invoices": (extract_invoices, ("invoices", "invoice_lines")),
+    "coupons": (extract_coupons, ("coupons",)),
+    "invoice_items": (extract_invoice_items, ("invoice_items",)),
 }

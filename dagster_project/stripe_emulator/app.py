@@ -26,7 +26,9 @@ from dagster_project.stripe_emulator.clock import Clock
 from dagster_project.stripe_emulator.errors import StripeError, invalid, unrecognized_url
 from dagster_project.stripe_emulator.faults import Faults, Journal, RateLimits, Roll
 from dagster_project.stripe_emulator.resources import (
+    coupons,
     customers,
+    invoice_items,
     invoices,
     meter_events,
     meters,
@@ -53,6 +55,8 @@ ROUTER = Router(
     + meter_events.ROUTES
     + subscriptions.ROUTES
     + invoices.ROUTES
+    + coupons.ROUTES
+    + invoice_items.ROUTES
 )
 
 

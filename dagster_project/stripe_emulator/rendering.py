@@ -20,6 +20,8 @@ KIND_BY_PREFIX = {
     "in_": "invoice",
     "il_": "line_item",
     "mtr_": "billing.meter",
+    "di_": "discount",
+    "ii_": "invoiceitem",
 }
 
 _RENDERERS: dict[str, Renderer] = {}

@@ -1,17 +1,19 @@
 """Invoices and their lines.
 
-Today invoices are created by ``POST /v1/invoices`` (a draft with no lines). ``new_invoice`` and
-``add_line`` are the building blocks for generating invoices from subscriptions and meter usage
-at period end: lines are stored as their own objects under the invoice, and the invoice's totals
-are recomputed from them.
+``POST /v1/invoices`` creates a draft with no lines. ``POST /v1/invoices/create_preview`` computes
+the upcoming invoice of a subscription (Stripe's replacement for ``GET /v1/invoices/upcoming``
+since the basil API version) without storing it: see ``preview`` below for what goes on it.
+``new_invoice`` and ``add_line`` are the building blocks: stored lines live under their invoice,
+and the invoice's totals are recomputed from them.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
-from dagster_project.stripe_emulator.errors import invalid
+from dagster_project.stripe_emulator import billing
+from dagster_project.stripe_emulator.errors import StripeError, invalid
 from dagster_project.stripe_emulator.listing import (
     LIST_PARAMS,
     created_filter,
@@ -56,8 +58,9 @@ def new_invoice(
     days_until_due: int | None = None,
     description: str | None = None,
     metadata: dict[str, str] | None = None,
+    store: bool = True,
 ) -> dict[str, Any]:
-    """Store and return a draft invoice without lines."""
+    """Store (unless ``store=False``: a preview) and return a draft invoice without lines."""
     now = ctx.now()
     parent = None
     if subscription is not None:
@@ -160,7 +163,8 @@ def new_invoice(
         "total_taxes": [],
         "webhooks_delivered_at": None,
     }
-    ctx.store.insert(KIND, invoice)
+    if store:
+        ctx.store.insert(KIND, invoice)
     return invoice
 
 
@@ -177,8 +181,42 @@ def add_line(
     unit_amount_decimal: Decimal | None = None,
     subscription_item: str | None = None,
     metadata: dict[str, str] | None = None,
+    proration: bool = False,
+    discountable: bool = True,
+    invoice_item: str | None = None,
 ) -> dict[str, Any]:
     """Store a line on a draft invoice and bring the invoice's totals up to date."""
+    line = build_line(
+        ctx, invoice, amount=amount, description=description, period=period, price=price,
+        quantity=quantity, quantity_decimal=quantity_decimal,
+        unit_amount_decimal=unit_amount_decimal, subscription_item=subscription_item,
+        metadata=metadata, proration=proration, discountable=discountable,
+        invoice_item=invoice_item,
+    )
+    line["created"] = ctx.now()  # bookkeeping for the store; not part of Stripe's line shape
+    ctx.store.insert(LINE, line, parent=invoice["id"])
+    recompute_totals(ctx, invoice)
+    return line
+
+
+def build_line(
+    ctx: Context,
+    invoice: dict[str, Any],
+    *,
+    amount: int,
+    description: str | None,
+    period: tuple[int, int],
+    price: dict[str, Any] | None = None,
+    quantity: int | None = None,
+    quantity_decimal: Decimal | None = None,
+    unit_amount_decimal: Decimal | None = None,
+    subscription_item: str | None = None,
+    metadata: dict[str, str] | None = None,
+    proration: bool = False,
+    discountable: bool = True,
+    invoice_item: str | None = None,
+) -> dict[str, Any]:
+    """A line item in Stripe's shape (not stored)."""
     subscription = (invoice.get("parent") or {}).get("subscription_details") or {}
     line: dict[str, Any] = {
         "id": new_id("il_"),
@@ -187,7 +225,7 @@ def add_line(
         "currency": invoice["currency"],
         "description": description,
         "discount_amounts": [],
-        "discountable": True,
+        "discountable": discountable,
         "discounts": [],
         "invoice": invoice["id"],
         "livemode": False,
@@ -197,8 +235,8 @@ def add_line(
         else {
             "invoice_item_details": None,
             "subscription_item_details": {
-                "invoice_item": None,
-                "proration": False,
+                "invoice_item": invoice_item,
+                "proration": proration,
                 "proration_details": {"credited_items": None},
                 "subscription": subscription.get("subscription"),
                 "subscription_item": subscription_item,
@@ -221,9 +259,6 @@ def add_line(
         "subtotal": amount,
         "taxes": [],
     }
-    line["created"] = ctx.now()  # bookkeeping for the store; not part of Stripe's line shape
-    ctx.store.insert(LINE, line, parent=invoice["id"])
-    recompute_totals(ctx, invoice)
     return line
 
 
@@ -247,8 +282,8 @@ def recompute_totals(ctx: Context, invoice: dict[str, Any]) -> None:
 
 
 def minor_units(amount: Decimal) -> int:
-    """An exact amount in minor units rounded to a whole unit (half to even)."""
-    return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    """An exact amount in minor units rounded once to a whole unit, half up (billing.py)."""
+    return billing.round_half_up(amount)
 
 
 def create(ctx: Context) -> dict[str, Any]:
@@ -362,7 +397,194 @@ def list_lines(ctx: Context) -> dict[str, Any]:
     )
 
 
+def line_from_invoice_item(ctx: Context, item: dict[str, Any]) -> dict[str, Any]:
+    """``add_line``/``build_line`` arguments for an invoice item (a proration)."""
+    price = ctx.store.get("price", item["pricing"]["price_details"]["price"])
+    details = (item.get("parent") or {}).get("subscription_details") or {}
+    return {
+        "amount": item["amount"],
+        "description": item["description"],
+        "period": (item["period"]["start"], item["period"]["end"]),
+        "price": price,
+        "quantity": item["quantity"],
+        "subscription_item": details.get("subscription_item"),
+        "metadata": {},
+        "invoice_item": item["id"],
+        "proration": bool(item["proration"]),
+        "discountable": bool(item["discountable"]),
+    }
+
+
+def preview(ctx: Context, subscription: dict[str, Any]) -> dict[str, Any]:
+    """The invoice Stripe would create when the subscription's current period ends.
+
+    * metered items: the meter's aggregated usage over [period start, period end), as processed
+      by now, rated by the item's price (billing.rate), in arrears;
+    * licensed items: quantity x price for the *next* period, in advance (none when the
+      subscription cancels at the end of this period);
+    * pending invoice items of the subscription (prorations), as created;
+    * discounts of the subscription that apply to this invoice (discounts.applies), on the
+      discountable subtotal (prorations are not discountable).
+    Each line is rounded once, half up (billing.round_half_up); totals are sums of lines.
+    """
+    from dagster_project.stripe_emulator.resources import (
+        coupons,
+        discounts,
+        invoice_items,
+        subscriptions,
+    )
+    from dagster_project.stripe_emulator.usage import aggregate
+
+    sub = subscriptions._refreshed(ctx, subscription)
+    if sub["status"] == "canceled":
+        raise invalid(
+            f"The subscription {sub['id']} has been canceled; it has no upcoming invoice.",
+            "subscription",
+        )
+    customer = ctx.store.get("customer", sub["customer"])
+    assert customer is not None
+    items = ctx.store.children(subscriptions.ITEM, sub["id"])
+    priced = []
+    for item in items:
+        price = ctx.store.get("price", item["price"])
+        assert price is not None
+        priced.append((item, price, subscriptions.item_period(ctx, sub, price)))
+    period = min(p for _, _, p in priced)  # the period whose end triggers the invoice
+    invoice = new_invoice(
+        ctx,
+        customer=customer,
+        currency=sub["currency"],
+        subscription=sub,
+        billing_reason="upcoming",
+        period_start=period[0],
+        period_end=period[1],
+        store=False,
+    )
+    invoice["id"] = "upcoming_" + invoice["id"]
+    invoice["created"] = period[1]
+    invoice["automatically_finalizes_at"] = period[1] + 3600
+    lines: list[dict[str, Any]] = []
+    cancels = sub.get("cancel_at") is not None and sub["cancel_at"] <= period[1]
+    for item, price, item_period in priced:
+        if item_period != period:
+            continue  # another interval: not on this invoice
+        recurring = price["recurring"]
+        if recurring["usage_type"] == "metered":
+            meter = ctx.store.get("billing.meter", recurring["meter"])
+            assert meter is not None
+            used = aggregate(ctx.store, meter, sub["customer"], period[0], period[1], ctx.clock.now())
+            rating = billing.rate(price, used)
+            line_period = period
+            quantity = used
+        else:
+            if cancels:
+                continue
+            quantity = Decimal(item["quantity"] or 0)
+            rating = billing.rate(price, quantity)
+            line_period = (period[1], _next_period_end(sub, price, period[1]))
+        lines.append(
+            build_line(
+                ctx,
+                invoice,
+                amount=rating.amount,
+                description=_describe(ctx, price, quantity),
+                period=line_period,
+                price=price,
+                quantity=int(quantity) if quantity == quantity.to_integral_value() else None,
+                quantity_decimal=quantity,
+                unit_amount_decimal=None
+                if price.get("unit_amount_decimal") is None
+                else Decimal(str(price["unit_amount_decimal"])),
+                subscription_item=item["id"],
+            )
+        )
+    for pending in invoice_items.pending_for_subscription(ctx, sub["id"]):
+        lines.append(build_line(ctx, invoice, **line_from_invoice_item(ctx, pending)))
+
+    discountable = sum(line["amount"] for line in lines if line["discountable"])
+    applied = []
+    for discount_id in sub.get("discounts") or []:
+        discount = ctx.store.get("discount", discount_id)
+        coupon = None if discount is None else ctx.store.get("coupon", discount["source"]["coupon"])
+        if discount is None or coupon is None or not discounts.applies(discount, coupon, period):
+            continue
+        applied.append((discount, coupon))
+    # Percentages first (billing.discount_amounts keeps this order within each kind): by
+    # redemption time, then id.
+    applied.sort(key=lambda dc: (dc[0]["start"], dc[0]["id"]))
+    amounts = billing.discount_amounts(
+        discountable,
+        [
+            billing.Coupon(d["id"], coupons.percent_off(c), c["amount_off"])
+            for d, c in applied
+        ],
+    )
+    total_discount = sum(a for _, a in amounts)
+    subtotal = sum(line["amount"] for line in lines)
+    invoice["lines"] = {
+        "object": "list",
+        "data": lines,
+        "has_more": False,
+        "total_count": len(lines),
+        "url": f"/v1/invoices/{invoice['id']}/lines",
+    }
+    invoice["discounts"] = [d["id"] for d, _ in applied]
+    invoice["total_discount_amounts"] = [
+        {"amount": a, "discount": discount_id} for discount_id, a in amounts
+    ]
+    total = subtotal - total_discount
+    invoice.update(
+        subtotal=subtotal,
+        subtotal_excluding_tax=subtotal,
+        total=total,
+        total_excluding_tax=total,
+        amount_due=max(total, 0),
+        amount_remaining=max(total, 0),
+    )
+    return invoice
+
+
+def _next_period_end(sub: dict[str, Any], price: dict[str, Any], period_end: int) -> int:
+    from dagster_project.stripe_emulator.periods import period_at
+
+    recurring = price["recurring"]
+    return period_at(
+        sub["start_date"],
+        sub["billing_cycle_anchor"],
+        recurring["interval"],
+        recurring["interval_count"],
+        period_end,
+    )[1]
+
+
+def _describe(ctx: Context, price: dict[str, Any], quantity: Decimal) -> str:
+    product = ctx.store.get("product", price["product"]) or {}
+    name = price.get("nickname") or product.get("name") or price["id"]
+    return f"{quantity.normalize():f} x {name}"
+
+
+def create_preview(ctx: Context) -> dict[str, Any]:
+    p = ctx.params
+    ctx.only(("customer", "subscription", "subscription_details", "preview_mode", "currency"))
+    sub_id = p.str("subscription", empty_is_none=True)
+    if sub_id is None:
+        raise StripeError(
+            400,
+            "The emulator previews subscription invoices only: pass `subscription`.",
+            param="subscription",
+        )
+    subscription = ctx.load("subscription", sub_id, "subscription", "subscription")
+    customer_id = p.str("customer", empty_is_none=True)
+    if customer_id is not None and customer_id != subscription["customer"]:
+        raise invalid(
+            f"The subscription {sub_id} does not belong to the customer {customer_id}.",
+            "subscription",
+        )
+    return preview(ctx, subscription)
+
+
 ROUTES = [
+    Route("POST", "/v1/invoices/create_preview", create_preview),
     Route("POST", "/v1/invoices", create),
     Route("GET", "/v1/invoices", list_),
     Route("GET", "/v1/invoices/{id}", retrieve),

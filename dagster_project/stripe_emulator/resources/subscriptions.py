@@ -20,6 +20,7 @@ from dagster_project.stripe_emulator.listing import (
 )
 from dagster_project.stripe_emulator.periods import add_intervals, period_at
 from dagster_project.stripe_emulator.rendering import render, renderer
+from dagster_project.stripe_emulator.resources import discounts, prorations
 from dagster_project.stripe_emulator.routing import Context, Route
 from dagster_project.stripe_emulator.store import new_id
 from dagster_project.stripe_emulator.wire import Params, apply_metadata
@@ -51,8 +52,15 @@ _COMMON = (
     "payment_behavior",
     "proration_behavior",
 )
-_CREATE = _COMMON + ("billing_cycle_anchor", "currency", "customer")
-_UPDATE = _COMMON + ("cancel_at", "cancellation_details")
+_CREATE = _COMMON + (
+    "backdate_start_date",
+    "billing_cycle_anchor",
+    "currency",
+    "customer",
+    "discounts",
+)
+_UPDATE = _COMMON + ("cancel_at", "cancellation_details", "discounts", "proration_date")
+PRORATION_BEHAVIORS = ("always_invoice", "create_prorations", "none")
 _ITEM_CREATE = ("metadata", "price", "quantity")
 _ITEM_UPDATE = _ITEM_CREATE + ("id", "deleted", "clear_usage")
 
@@ -117,6 +125,12 @@ def _render_item(ctx: Context, item: dict[str, Any], expand: list[str]) -> dict[
 @renderer(KIND)
 def _render(ctx: Context, sub: dict[str, Any], expand: list[str]) -> dict[str, Any]:
     sub = _refreshed(ctx, sub)
+    if "discounts" in expand:
+        sub["discounts"] = [
+            render(ctx, "discount", d, [])
+            for d in (ctx.store.get("discount", i) for i in sub.get("discounts") or [])
+            if d is not None
+        ]
     items = ctx.store.children(ITEM, sub["id"])
     sub["items"] = {
         "object": "list",
@@ -234,9 +248,15 @@ def create(ctx: Context) -> dict[str, Any]:
     assert currency is not None
 
     now = ctx.now()
+    # backdate_start_date: the subscription starts in the past (Stripe's "backdate
+    # subscriptions"); without an explicit anchor, periods are anchored on that start.
+    start = p.int("backdate_start_date")
+    if start is not None and start > now:
+        raise invalid("backdate_start_date must be in the past.", "backdate_start_date")
+    start = now if start is None else start
     anchor = p.int("billing_cycle_anchor")
     if anchor is None:
-        anchor = now
+        anchor = start
     elif anchor < now:
         raise invalid("billing_cycle_anchor cannot be in the past.", "billing_cycle_anchor")
     else:
@@ -297,7 +317,7 @@ def create(ctx: Context) -> dict[str, Any]:
         "pending_setup_intent": None,
         "pending_update": None,
         "schedule": None,
-        "start_date": now,
+        "start_date": start,
         "status": "active",
         "test_clock": None,
         "transfer_data": None,
@@ -305,6 +325,8 @@ def create(ctx: Context) -> dict[str, Any]:
         "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
         "trial_start": None,
     }
+    if "discounts" in p:
+        sub["discounts"] = discounts.attach(ctx, sub, p.list("discounts") or [], currency)
     ctx.store.insert(KIND, sub)
     for item, price, quantity in priced:
         ctx.store.insert(ITEM, _new_item(ctx, sub_id, price, quantity, item), parent=sub_id)
@@ -365,8 +387,17 @@ def update(ctx: Context) -> dict[str, Any]:
             sub["cancellation_details"]["comment"] = details.str("comment", empty_is_none=True)
         if "feedback" in details:
             sub["cancellation_details"]["feedback"] = details.str("feedback", empty_is_none=True)
+    if "discounts" in p:
+        sub["discounts"] = discounts.attach(ctx, sub, p.list("discounts") or [], sub["currency"])
     if "items" in p:
+        behavior = p.enum("proration_behavior", PRORATION_BEHAVIORS, default="create_prorations")
+        at = p.int("proration_date")
+        if at is None:
+            at = ctx.now()
+        before = _licensed_snapshot(ctx, sub)
         _update_items(ctx, sub, p.list("items") or [])
+        if behavior != "none":
+            prorations.create(ctx, sub, before, _licensed_snapshot(ctx, sub), at, behavior)
     if "cancel_at_period_end" in p:
         _set_cancel_at_period_end(ctx, sub, bool(p.bool("cancel_at_period_end")))
     if "cancel_at" in p:
@@ -377,6 +408,19 @@ def update(ctx: Context) -> dict[str, Any]:
         sub["cancel_at_period_end"] = False
     ctx.store.save(KIND, sub)
     return render(ctx, KIND, sub, p.expand())
+
+
+def _licensed_snapshot(
+    ctx: Context, sub: dict[str, Any]
+) -> dict[str, tuple[dict[str, Any], int, tuple[int, int]]]:
+    """item id -> (price, quantity, current period) for the licensed items of a subscription."""
+    out = {}
+    for item in ctx.store.children(ITEM, sub["id"]):
+        price = ctx.store.get("price", item["price"])
+        assert price is not None
+        if price["recurring"]["usage_type"] == "licensed":
+            out[item["id"]] = (price, item["quantity"] or 0, item_period(ctx, sub, price))
+    return out
 
 
 def _update_items(ctx: Context, sub: dict[str, Any], raw_items: list[Any]) -> None:
