@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import date
+from datetime import date, datetime
 
 from dagster_project.settings import get_settings
 from dagster_project.stripe_client import describe_target

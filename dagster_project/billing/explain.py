@@ -134,7 +134,8 @@ def _how(line, rated, tiers, prorations, discounts) -> list[str]:
     if kind == "proration":
         p = prorations[line["source_id"]]
         factor = Decimal(p["seconds_remaining"]) / Decimal(p["period_seconds"])
-        side = "credit for unused time" if p["amount"] < 0 else "debit for remaining time"
+        credit = p["stripe_amount"] < 0 or (p["description"] or "").startswith("Unused time")
+        side = "credit for unused time" if credit else "debit for remaining time"
         if not p["is_recomputed"]:
             return [f"{side}: Stripe's amount (tiered price, not recomputed)"]
         return [

@@ -319,7 +319,7 @@ def extract_prices(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection) 
     prices = list(_all(client.v1.prices.list({"limit": PAGE_SIZE, "expand": ["data.tiers"]})))
     tiers = [_with_raw(t, {}) for p in prices for t in _price_tier_rows(p)]
     metadata = [_with_raw(m, {}) for p in prices for m in _metadata_rows(p, "price")]
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     return {
         "prices": _replace(con, "prices", [_with_raw(_price_row(p), p) for p in prices], now),
         "price_tiers": _replace(con, "price_tiers", tiers, now),

@@ -88,7 +88,7 @@ def test_serve_forever_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # an upper bound for a loaded machine, not a wait
         while True:
             try:
                 with urllib.request.urlopen(
@@ -101,7 +101,7 @@ def test_serve_forever_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
                     raise
                 time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0, proc.stderr.read() if proc.stderr else ""
+        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -117,7 +117,7 @@ discount_lines as (
         cast(null as varchar) as price_id,
         case
             when percent_off is not null
-                then 'Discount ' || coupon_id || ' (' || cast(percent_off as varchar) || ' % off, '
+                then 'Discount ' || coupon_id || ' (' || cast(cast(percent_off as decimal(38, 2)) as varchar) || ' % off, '
                     || duration || ')'
             else 'Discount ' || coupon_id || ' (' || cast(amount_off as varchar) || ' off, '
                 || duration || ')'

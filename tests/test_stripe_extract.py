@@ -1,0 +1,52 @@
+"""Stripe snapshots through the SDK: pagination past one page, exact decimals, items flattened."""
+
+import json
+
+from dagster_project.ingest.stripe_extract import (
+    ensure_raw_stripe_schema,
+    extract_customers,
+    extract_prices,
+    extract_subscriptions,
+)
+from dagster_project.warehouse import connect
+
+
+def test_customers_beyond_one_page_are_all_copied_once(home, stripe_sdk):
+    for i in range(150):  # the extractor asks for pages of 100
+        stripe_sdk.v1.customers.create({"metadata": {"customer_id": f"acct_{i:04d}"}})
+    with connect(home.warehouse_path) as con:
+        ensure_raw_stripe_schema(con)
+        assert extract_customers(stripe_sdk, con) == {"customers": 150}
+        assert extract_customers(stripe_sdk, con) == {"customers": 150}  # a snapshot, replaced
+        keys = con.execute("select count(distinct metadata_customer_id), count(*) from raw_stripe.customers").fetchone()
+    assert keys == (150, 150)
+
+
+def test_prices_keep_exact_decimals_and_tiers_and_subscription_items_carry_periods(home, stripe_sdk):
+    meter = stripe_sdk.v1.billing.meters.create(
+        {"display_name": "Tokens", "event_name": "tokens", "default_aggregation": {"formula": "sum"}}
+    )
+    product = stripe_sdk.v1.products.create({"name": "Inference"})
+    per_unit = stripe_sdk.v1.prices.create(
+        {"product": product.id, "currency": "usd", "unit_amount_decimal": "0.000123456789",
+         "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id}}
+    )
+    tiered = stripe_sdk.v1.prices.create(
+        {"product": product.id, "currency": "usd", "billing_scheme": "tiered", "tiers_mode": "graduated",
+         "tiers": [{"up_to": 1000, "unit_amount": 0}, {"up_to": "inf", "unit_amount_decimal": "0.25", "flat_amount": 100}],
+         "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id}}
+    )
+    customer = stripe_sdk.v1.customers.create({"metadata": {"customer_id": "acct_1"}})
+    sub = stripe_sdk.v1.subscriptions.create({"customer": customer.id, "items": [{"price": per_unit.id}, {"price": tiered.id}]})
+    with connect(home.warehouse_path) as con:
+        ensure_raw_stripe_schema(con)
+        extract_prices(stripe_sdk, con)
+        extract_subscriptions(stripe_sdk, con)
+        prices = dict(con.execute("select id, unit_amount_decimal from raw_stripe.prices").fetchall())
+        tiers = json.loads(con.execute("select tiers from raw_stripe.prices where id = ?", [tiered.id]).fetchone()[0])
+        items = con.execute(
+            "select subscription, price, current_period_start < current_period_end from raw_stripe.subscription_items order by price"
+        ).fetchall()
+    assert prices[per_unit.id] == "0.000123456789"
+    assert [(t["up_to"], t["unit_amount_decimal"], t["flat_amount"]) for t in tiers] == [(1000, "0", None), (None, "0.25", 100)]
+    assert sorted(items) == sorted([(sub.id, per_unit.id, True), (sub.id, tiered.id, True)])
