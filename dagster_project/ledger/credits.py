@@ -2,7 +2,8 @@
 
 The rule (issue 5, and Stripe's billing credits): a grant is usable from ``effective_at``
 (inclusive) until ``expires_at`` (exclusive), only for usage in its currency and on the meters
-its applicability names (none named: every metered price). Usage consumes the usable grants in
+its applicability names (none named: every metered price), and never for a day before the
+grant was created (so the balance is never negative on any day). Usage consumes the usable grants in
 order of ``priority`` (0 first, 100 last, Stripe's default 50), then earliest ``expires_at``
 (never-expiring last), then oldest (``created_at``), then ``grant_id`` so the order is total.
 A grant never gives more than its amount, so a customer's credit can never go negative.
@@ -47,6 +48,9 @@ class Grant:
             usage.stripe_customer_id == self.stripe_customer_id
             and usage.currency == self.currency
             and self.effective_at <= at
+            # never before the grant existed: a day already past is not paid for afterwards
+            # (a backdated effective_at takes effect from the day the grant was created)
+            and self.created_at.date() <= usage.usage_date
             and (self.expires_at is None or at < self.expires_at)
             and (self.meters is None or usage.meter_event_name in self.meters)
         )

@@ -207,10 +207,13 @@ def answer(con: duckdb.DuckDBPyConnection) -> str:
     mrr = ", ".join(major(points[-1][1], cur) for cur, points in sorted(s.mrr_by_month.items()) if points) or "0"
     recognized = ", ".join(major(v, c) for c, v in sorted(s.recognized_last_month.items())) or "nothing"
     to_date = ", ".join(major(v, c) for c, v in sorted(s.recognized_month_to_date.items())) or "nothing"
-    top = [(c, cur, t) for c, cur, _, _, t, _ in s.owed if t > 0][:5]
-    owed = "; ".join(f"{c} {major(t, cur)}" for c, cur, t in top) or "nobody"
+    owed_parts = []
+    for currency in sorted({cur for _, cur, *_ in s.owed}):  # ranked within each currency
+        top = [(c, t) for c, cur, _, _, t, _ in s.owed if cur == currency and t > 0][:3]
+        owed_parts.extend(f"{c} {major(t, currency)}" for c, t in top)
+    owed = "; ".join(owed_parts) or "nobody"
     return (
         f"Finance as of {s.as_of}: MRR {mrr}\n"
         f"  recognized in {s.last_month:%B %Y}: {recognized}; in {s.as_of:%B %Y} to date: {to_date}\n"
-        f"  who owes the most (billed + unbilled): {owed}"
+        f"  who owes the most (billed + unbilled, top 3 per currency): {owed}"
     )

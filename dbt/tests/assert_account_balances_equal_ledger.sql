@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_account_balances'}}}) }}
 -- Each customer's balances on the last day equal the sum of all its ledger entries.
 with last_day as (
     select * from {{ ref('fct_account_balances') }}

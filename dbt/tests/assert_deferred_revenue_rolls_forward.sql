@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'rpt_revenue_recognition'}}}) }}
 -- The deferred revenue roll-forward ties out: per customer, currency and product, each row's
 -- opening is the previous row's closing (0 for the first), closing = opening + billed -
 -- recognized, and the closing of each customer's last row on a day, summed over products,

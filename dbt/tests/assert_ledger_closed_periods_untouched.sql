@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_ledger_entries'}}}) }}
 -- No entry was posted into a month after that month was closed.
 select entries.entry_id, entries.accounting_period, entries.posted_as_of, closed.closed_on
 from {{ ref('fct_ledger_entries') }} as entries

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_ledger_entries'}}}) }}
 -- Entry ids are unique; every reversal points at an entry of the ledger with the opposite amount.
 select entry_id, 'duplicate id' as problem from {{ ref('fct_ledger_entries') }}
 group by entry_id having count(*) > 1

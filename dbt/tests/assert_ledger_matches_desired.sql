@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_ledger_entries'}}}) }}
 -- After a run the ledger holds exactly what the sources say, for every transaction they speak
 -- about: a difference here means the append logic missed a correction.
 with posted as (

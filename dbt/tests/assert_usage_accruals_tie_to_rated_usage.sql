@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'int_ledger__usage_accruals'}}}) }}
 -- The ledger's daily usage accruals of each current period add up to fct_rated_usage's amount
 -- for the same item and period, to the minor unit (the day amounts telescope).
 with accrued as (

@@ -29,7 +29,8 @@ licensed_items as (
     select
         subscriptions.stripe_customer_id,
         coalesce(subscriptions.currency, prices.currency) as currency,
-        cast(date_trunc('month', subscriptions.created_at) as date) as first_month,
+        -- a backdated subscription started with its first period, before it was created
+        cast(date_trunc('month', least(subscriptions.created_at, items.current_period_start)) as date) as first_month,
         cast(date_trunc('month', coalesce(subscriptions.ended_at, cast(as_of.as_of_date as timestamp))) as date)
             as last_month,
         {{ round_half_up('cast(coalesce(items.quantity, 0) as decimal(38, 0)) * prices.unit_amount_decimal') }}
@@ -42,7 +43,7 @@ licensed_items as (
     cross join as_of
     where prices.recurring_usage_type = 'licensed'
       and prices.unit_amount_decimal is not null
-      and subscriptions.created_at <= cast(as_of.as_of_date as timestamp) + interval '1 day'
+      and least(subscriptions.created_at, items.current_period_start) < cast(as_of.as_of_date as timestamp) + interval '1 day'
 ),
 
 licensed_monthly as (

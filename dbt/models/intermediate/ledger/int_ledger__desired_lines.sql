@@ -202,6 +202,8 @@ invoice_adjustment as (
     from preview
     cross join as_of
     where preview.line_type in ('discount', 'commitment_true_up', 'proration')
+      -- a proration dated after the as-of day waits, like every other fact
+      and (preview.line_type <> 'proration' or cast(preview.line_period_start as date) <= as_of.as_of_date)
 ),
 
 invoice_finalized as (
@@ -347,7 +349,8 @@ credit_expiry as (
         grants.stripe_customer_id,
         grants.customer_id,
         grants.currency,
-        cast(grants.expires_at as date) as effective_date,
+        -- never before the grant itself is posted (a grant may be recorded after it expired)
+        greatest(cast(grants.expires_at as date), cast(grants.created_at as date)) as effective_date,
         cast(null as varchar) as product_id,
         'customer_credit_balance' as debit_account,
         grants.grant_id as debit_sub_account,

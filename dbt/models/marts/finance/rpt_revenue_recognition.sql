@@ -64,7 +64,7 @@ final as (
         customers.customer_id,
         rolled.currency,
         rolled.product_id,
-        coalesce(products.product_name, 'Discounts, credit notes and breakage') as product_name,
+        coalesce(products.product_name, 'Adjustments (true-ups, discounts, credit notes, breakage)') as product_name,
         cast(rolled.usage_revenue as bigint) as usage_revenue,
         cast(rolled.subscription_revenue as bigint) as subscription_revenue,
         cast(rolled.breakage_revenue as bigint) as breakage_revenue,
