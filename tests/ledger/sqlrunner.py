@@ -51,6 +51,7 @@ def compile_ledger(home_warehouse: Path) -> CompiledLedger:
         ensure_raw_schema(con)
         ensure_raw_stripe_schema(con)
         ensure_raw_finance_schema(con)
+    run_dbt("seed")
     run_dbt("run", "--empty", "--select", "+fct_ledger_entries", "+fct_account_balances")
     run_dbt("compile", "--select", *MODELS)
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())

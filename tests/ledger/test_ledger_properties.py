@@ -11,13 +11,14 @@ late corrections, posted day after day with the ledger's own compiled SQL (tests
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from dagster_project.ledger.credits import FAR_FUTURE, Grant, Usage
@@ -83,7 +84,8 @@ def _reference_burn(grants: list[Grant], usage: list[Usage]) -> dict[tuple[str, 
     return dict(taken)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None,
+          phases=[Phase.explicit, Phase.reuse, Phase.generate] if os.environ.get("LEDGER_NO_SHRINK") else list(Phase), suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(days=st.lists(day_events, min_size=2, max_size=7), close_after=st.integers(0, 6))
 def test_ledger_invariants_over_random_histories(compiled, days, close_after):
     with tempfile.TemporaryDirectory() as folder:
