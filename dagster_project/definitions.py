@@ -17,6 +17,11 @@ from dagster import (
 
 from dagster_project.billing.assets import invoice_preview_reconciliation
 from dagster_project.ingest.assets import build_landing_sensor, raw_usage_events, stripe_assets
+from dagster_project.ledger.assets import (
+    finance_report,
+    ledger_transactions_balance,
+    raw_finance_inputs,
+)
 from dagster_project.push.assets import stripe_meter_events
 from dagster_project.push.reconcile_assets import stripe_usage_reconciliation
 from dagster_project.quality.checks import gx_push_input_suite
@@ -52,8 +57,8 @@ def _stripe_resource() -> StripeResource:
 
 defs = Definitions(
     assets=[raw_usage_events, *stripe_assets, tollgate_dbt_models, stripe_meter_events, stripe_usage_reconciliation,
-            invoice_preview_reconciliation],
-    asset_checks=[gx_push_input_suite],
+            invoice_preview_reconciliation, raw_finance_inputs, finance_report],
+    asset_checks=[gx_push_input_suite, ledger_transactions_balance],
     jobs=[daily_invoicing_run],
     schedules=[daily_invoicing_schedule],
     sensors=[build_landing_sensor(daily_invoicing_run)],

@@ -52,6 +52,7 @@ def run_demo(settings: Settings, days: int = 3, customers: int = 20) -> int:
         for day in day_list:
             generated = generate_day(settings.landing_usage_dir, day, customers)
             print(f"  landed {len(generated.files)} files, {generated.lines} lines for dt={day}")
+        _load_finance_facts(settings, day_list)
         ok = True
         logs = settings.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -65,6 +66,7 @@ def run_demo(settings: Settings, days: int = 3, customers: int = 20) -> int:
             print(f"  run {day}: {status}, {len(run.materialized)} assets materialized{checks} (log: {logs / f'demo-run-{day}.log'})")
         with connect(settings.warehouse_path, read_only=True) as con:
             summary = _warehouse_summary(con)
+            finance = _finance_answer(con)
             desired = {
                 (c, m): Decimal(v)
                 for c, m, v in con.execute(
@@ -85,6 +87,7 @@ def run_demo(settings: Settings, days: int = 3, customers: int = 20) -> int:
         f"Stripe read back: {matching}/{len(desired)} customer-meter totals equal the warehouse's"
         + (f", {extra} unexpected in Stripe" if extra else "")
     )
+    print(finance)
     print(f"Done in {time.monotonic() - started:.0f} s. Browse it: `make ui`, then open http://127.0.0.1:3000")
     return 0 if ok and matching == len(desired) and not extra else 1
 
@@ -115,3 +118,24 @@ def _warehouse_summary(con) -> str:
         f"Pushed to Stripe: {pushed[0]} meter events, {pushed[1]} whole units (fractions carried forward)",
     ]
     return "\n".join(lines)
+
+
+def _load_finance_facts(settings: Settings, day_list: list[date]) -> None:
+    """Credit grants, payments, a refund and a credit note (raw_finance: the emulator has none)."""
+    from dagster_project.ledger.finance_inputs import load_demo_finance_facts
+
+    with connect(settings.warehouse_path) as con:
+        added = load_demo_finance_facts(con, day_list[0], day_list[-1])
+    print(f"  finance inputs: {added} new grants, payments, refunds and credit notes in raw_finance")
+
+
+def _finance_answer(con) -> str:
+    from dagster_project.ledger.report import answer
+
+    return answer(con) + f"\n  report: {settings_reports_hint()}"
+
+
+def settings_reports_hint() -> str:
+    from dagster_project.settings import get_settings
+
+    return str(get_settings().reports_dir / "finance_report.html")

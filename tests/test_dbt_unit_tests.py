@@ -5,6 +5,7 @@ import re
 import yaml
 
 from dagster_project.ingest.stripe_extract import ensure_raw_stripe_schema
+from dagster_project.ledger.finance_inputs import ensure_raw_finance_schema
 from dagster_project.settings import DBT_PROJECT_DIR
 from dagster_project.warehouse import connect, ensure_raw_schema
 from tests.conftest import run_dbt
@@ -23,6 +24,8 @@ def test_dbt_unit_tests_pass(home):
     with connect(home.warehouse_path) as con:  # the sources, as the ingestion assets create them
         ensure_raw_schema(con)
         ensure_raw_stripe_schema(con)
+        ensure_raw_finance_schema(con)
+    run_dbt("seed")  # the ledger's seeds (chart of accounts, closed periods, credit grants)
     run_dbt("run", "--empty")  # unit tests need the upstream relations to exist
     proc = run_dbt("test", "--select", "test_type:unit")  # a failing unit test fails run_dbt
     expected = unit_tests_defined()

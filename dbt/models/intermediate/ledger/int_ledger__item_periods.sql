@@ -1,0 +1,97 @@
+-- Every billing period of every subscription item, from the subscription's start to its
+-- current period (Stripe keeps only the current period on an item; earlier ones are stepped
+-- back by the price's interval). Subscriptions of every status take part, so usage and fees
+-- of a subscription canceled since stay in the ledger's view (a source that forgot them would
+-- look like a correction). Anchors after the 28th may differ by a day from Stripe's clamping;
+-- items' price and quantity are the current ones (the snapshot holds no history of changes).
+with items as (
+    select * from {{ ref('stg_stripe__subscription_items') }}
+),
+
+subscriptions as (
+    select * from {{ ref('stg_stripe__subscriptions') }}
+),
+
+prices as (
+    select * from {{ ref('stg_stripe__prices') }}
+),
+
+customers as (
+    select * from {{ ref('int_customers_mapped') }}
+),
+
+base as (
+    select
+        items.subscription_item_id,
+        items.subscription_id,
+        subscriptions.stripe_customer_id,
+        customers.customer_id,
+        coalesce(subscriptions.currency, prices.currency) as currency,
+        subscriptions.status as subscription_status,
+        subscriptions.created_at as subscription_created_at,
+        subscriptions.ended_at as subscription_ended_at,
+        items.price_id,
+        prices.product_id,
+        prices.billing_scheme,
+        prices.tiers_mode,
+        prices.unit_amount_decimal,
+        prices.transform_divide_by,
+        prices.transform_round,
+        prices.recurring_usage_type as usage_type,
+        prices.meter_id,
+        items.quantity,
+        case prices.recurring_interval
+            when 'year' then prices.recurring_interval_count * interval '1 year'
+            when 'month' then prices.recurring_interval_count * interval '1 month'
+            when 'week' then prices.recurring_interval_count * interval '7 days'
+            else prices.recurring_interval_count * interval '1 day'
+        end as period_interval,
+        items.current_period_start,
+        items.current_period_end
+    from items
+    inner join subscriptions on items.subscription_id = subscriptions.subscription_id
+    inner join prices on items.price_id = prices.price_id
+    left join customers on subscriptions.stripe_customer_id = customers.stripe_customer_id
+    where items.current_period_start is not null and prices.recurring_interval is not null
+),
+
+stepped as (
+    select
+        base.*,
+        cast(steps.k as bigint) as periods_back,
+        base.current_period_start - steps.k * base.period_interval as period_start,
+        base.current_period_start - (steps.k - 1) * base.period_interval as period_end_stepped
+    from base
+    cross join generate_series(0, 120) as steps(k)
+),
+
+final as (
+    select
+        {{ hash_key(['subscription_item_id', 'period_start']) }} as item_period_id,
+        subscription_item_id,
+        subscription_id,
+        stripe_customer_id,
+        customer_id,
+        currency,
+        subscription_status,
+        subscription_ended_at,
+        price_id,
+        product_id,
+        billing_scheme,
+        tiers_mode,
+        unit_amount_decimal,
+        transform_divide_by,
+        transform_round,
+        usage_type,
+        meter_id,
+        quantity,
+        period_start,
+        case when periods_back = 0 then current_period_end else period_end_stepped end as period_end,
+        periods_back = 0 as is_current_period
+    from stepped
+    -- periods that began before the subscription did are not periods of it (the first one
+    -- may start before `created` when the subscription was backdated: keep the one holding it)
+    where period_end_stepped > subscription_created_at - interval '1 day' or periods_back = 0
+)
+
+select * from final
