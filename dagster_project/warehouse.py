@@ -65,4 +65,9 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """raw (landing) and raw_finance (grants, payments, refunds, credit notes): dbt's sources
+    must exist before any build, whether or not finance facts have arrived yet."""
+    from dagster_project.ledger.finance_inputs import RAW_FINANCE_DDL
+
     con.execute(RAW_DDL)
+    con.execute(RAW_FINANCE_DDL)

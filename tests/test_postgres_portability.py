@@ -9,10 +9,20 @@ import pytest
 
 from dagster_project.ingest.landing import ingest_day
 from dagster_project.ingest.stripe_extract import TABLES, ensure_raw_stripe_schema
+from dagster_project.ledger.finance_inputs import RAW_FINANCE_DDL
 from dagster_project.sample_data import METERS, customer_key, generate_day
 from dagster_project.transform.dbt_assets import DAILY_BUILD_ARGS
 from dagster_project.warehouse import RAW_DDL, connect
 from tests.conftest import run_dbt
+
+# The ledger's credit burn-down is a dbt Python model (dbt-postgres runs none) and a ledger test
+# uses `qualify`; the finance models use DuckDB interval literals: DuckDB-only for now.
+NOT_YET_PORTABLE_FOLDERS = (
+    "models/intermediate/ledger", "models/intermediate/finance", "models/marts/ledger", "models/marts/finance",
+)
+NOT_YET_PORTABLE = tuple(f"path:{folder}" for folder in NOT_YET_PORTABLE_FOLDERS)
+assert DAILY_BUILD_ARGS == ["build", "--exclude", "test_type:unit"]
+POSTGRES_BUILD_ARGS = [*DAILY_BUILD_ARGS, *NOT_YET_PORTABLE]
 
 pytestmark = pytest.mark.postgres
 DAYS = [date(2026, 11, 20), date(2026, 11, 21)]
@@ -37,11 +47,13 @@ def copy_raw_to_postgres(duck, pg) -> dict[str, int]:
     copied = {}
     with pg.cursor() as cur:
         cur.execute(RAW_DDL)
+        cur.execute(RAW_FINANCE_DDL)
         cur.execute("create schema if not exists raw_stripe")
         for table in TABLES.values():
             cur.execute(table.ddl())
         names = ["raw.landing_manifest", "raw.landing_duplicate_files", "raw.usage_events"]
         names += [f"raw_stripe.{t}" for t in TABLES]
+        names += [f"raw_finance.{t}" for t in ("credit_grants", "payments", "refunds", "credit_notes")]
         for name in names:
             rows = duck.execute(f"select * from {name}").fetchall()
             if rows:
@@ -109,8 +121,8 @@ def both_warehouses(pg_server, tmp_path_factory):
                 cur.execute("truncate raw.usage_events; truncate raw.landing_manifest")
                 cur.execute("insert into raw.usage_events select * from raw.usage_events_all where landed_date <= %s", [day])
                 cur.execute("insert into raw.landing_manifest select * from raw.landing_manifest_all where landed_date <= %s", [day])
-            run_dbt(*DAILY_BUILD_ARGS, vars={"run_date": day.isoformat()})
-        unit = run_dbt("test", "--select", "test_type:unit")
+            run_dbt(*POSTGRES_BUILD_ARGS, vars={"run_date": day.isoformat()})
+        unit = run_dbt("test", "--select", "test_type:unit", "--exclude", *NOT_YET_PORTABLE)
         yield {"duckdb": duck, "postgres": fetch_postgres(pg), "copied": copied, "unit": unit.stdout}
         pg.close()
     finally:
@@ -145,4 +157,5 @@ def test_dbt_unit_tests_pass_on_postgres(both_warehouses):
 
     from tests.test_dbt_unit_tests import unit_tests_defined
 
-    assert re.search(rf"PASS={unit_tests_defined()}\b", both_warehouses["unit"]), both_warehouses["unit"][-2000:]
+    expected = unit_tests_defined(excluding=NOT_YET_PORTABLE_FOLDERS)
+    assert re.search(rf"PASS={expected}\b", both_warehouses["unit"]), both_warehouses["unit"][-2000:]
