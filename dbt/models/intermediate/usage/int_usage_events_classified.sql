@@ -13,6 +13,10 @@ customers as (
     select * from {{ ref('int_customers_mapped') }}
 ),
 
+coverage as (
+    select * from {{ ref('int_subscription_meter_coverage') }}
+),
+
 -- Checks on the line alone, first failing reason wins (order = most fundamental first).
 validated as (
     select
@@ -56,7 +60,15 @@ well_formed as (
         customers.stripe_customer_id,
         customers.is_ambiguous as customer_is_ambiguous,
         meters.meter_id,
-        meters.status as meter_status
+        meters.status as meter_status,
+        -- A subscription of this customer bills this meter and had not ended at the event.
+        exists (
+            select 1 from coverage
+            where coverage.stripe_customer_id = customers.stripe_customer_id
+              and coverage.meter_id = meters.meter_id
+              and (coverage.subscription_ended_at is null
+                   or coverage.subscription_ended_at > ranked.event_at)
+        ) as has_subscription
     from ranked
     left join customers on ranked.customer_id = customers.customer_id
     left join meters on ranked.meter = meters.event_name
@@ -74,6 +86,7 @@ classified_well_formed as (
             when meter_id is null or meter_status <> 'active' then 'quarantined'
             when customer_is_ambiguous then 'quarantined'
             when stripe_customer_id is null then 'quarantined'
+            when not has_subscription then 'quarantined'
             else 'accepted'
         end as status,
         case
@@ -82,6 +95,7 @@ classified_well_formed as (
             when meter_id is null or meter_status <> 'active' then 'unknown_meter'
             when customer_is_ambiguous then 'ambiguous_customer'
             when stripe_customer_id is null then 'unknown_customer'
+            when not has_subscription then 'no_subscription'
         end as reason
     from well_formed
 ),
