@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from dagster_project.settings import Settings
@@ -14,8 +14,9 @@ class DayRun:
     day: date
     success: bool
     run_id: str
-    failed_checks: list[str]
+    failed_checks: list[str]  # severity ERROR
     materialized: list[str]
+    warned_checks: list[str] = field(default_factory=list)  # severity WARN
 
 
 def dagster_instance(settings: Settings):
@@ -28,7 +29,7 @@ def dagster_instance(settings: Settings):
 
 def run_day(settings: Settings, day: date) -> DayRun:
     """Materialize every asset (and run every check) of ``day``'s partition."""
-    from dagster import DagsterEventType
+    from dagster import AssetCheckSeverity, DagsterEventType
 
     from dagster_project.definitions import defs
 
@@ -36,14 +37,21 @@ def run_day(settings: Settings, day: date) -> DayRun:
     result = job.execute_in_process(
         partition_key=day.isoformat(), instance=dagster_instance(settings), raise_on_error=False
     )
-    failed_checks = [
-        f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:{e.asset_check_evaluation_data.check_name}"
+    failed = [
+        e.asset_check_evaluation_data
         for e in result.all_events
         if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not e.asset_check_evaluation_data.passed
     ]
+
+    def names(severity):
+        return [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed if c.severity == severity]
+
     materialized = [
         e.asset_key.to_user_string()
         for e in result.all_events
         if e.event_type == DagsterEventType.ASSET_MATERIALIZATION
     ]
-    return DayRun(day, result.success, result.run_id, failed_checks, materialized)
+    return DayRun(
+        day, result.success, result.run_id, names(AssetCheckSeverity.ERROR), materialized,
+        names(AssetCheckSeverity.WARN),
+    )

@@ -96,12 +96,14 @@ def file_format(path: Path) -> str:
 def ingest_day(con: duckdb.DuckDBPyConnection, landing_root: Path, day: date) -> DayIngestResult:
     """Load every not-yet-loaded file landed on ``day``; one transaction per file."""
     ensure_raw_schema(con)
+    from dagster_project.observe.progress import Progress
+
     result = DayIngestResult(landed_date=day)
     files = discover_files(landing_root, day)
-    for i, path in enumerate(files, start=1):
+    progress = Progress(f"ingest dt={day}", len(files), "files", every=50)
+    for path in files:
         result.files.append(ingest_file(con, landing_root, path, day))
-        if i % 50 == 0 or i == len(files):
-            log.info("ingest %s: %d/%d files, %d lines", day, i, len(files), result.lines_loaded)
+        progress.advance(extra=f"{result.lines_loaded} lines loaded, {result.files_skipped} already loaded")
     return result
 
 

@@ -321,13 +321,21 @@ def _send_all(con, client, intents: list[Intent], config: PushConfig, run_id):
     def run_stream(stream: list[Intent]) -> list[tuple[Intent, Outcome]]:
         return [(i, send_intent(client, i, config)) for i in stream]
 
+    from dagster_project.observe.progress import Progress
+
     results: list[tuple[Intent, Outcome]] = []
+    progress = Progress("push", len(intents), "meter events", every=500)
+    delivered = rejected = 0
     with ThreadPoolExecutor(max_workers=max(1, config.concurrency)) as pool:
-        for done, stream_results in enumerate(pool.map(run_stream, streams.values()), start=1):
+        for stream_results in pool.map(run_stream, streams.values()):
             record_outcomes(con, [o for _, o in stream_results], run_id)
             results.extend(stream_results)
-            if done % 100 == 0:
-                log.info("push: %d/%d customer-meter streams sent", done, len(streams))
+            delivered += sum(o.outcome == "delivered" for _, o in stream_results)
+            rejected += sum(o.outcome == "rejected" for _, o in stream_results)
+            progress.advance(
+                len(stream_results),
+                extra=f"{delivered} delivered, {rejected} rejected, {len(results) - delivered - rejected} pending",
+            )
     return results
 
 

@@ -15,6 +15,10 @@ import pandas as pd
 from dagster_project.settings import EXPECTATIONS_DIR
 
 
+SAMPLE_VALUES = 5  # unexpected values kept per failed expectation
+SAMPLE_CHARS = 200  # each cut to this length: a 10 MB value must not land in check metadata
+
+
 @dataclass
 class SuiteResult:
     suite_name: str
@@ -22,6 +26,15 @@ class SuiteResult:
     rows: int
     evaluated: int
     failures: list[dict] = field(default_factory=list)
+
+    @property
+    def unexpected_total(self) -> int:
+        return sum(f["unexpected_count"] or 0 for f in self.failures)
+
+
+def _sample(value) -> str:
+    text = str(value)
+    return text if len(text) <= SAMPLE_CHARS else text[:SAMPLE_CHARS] + f"... ({len(text)} chars)"
 
 
 def load_suite_json(name: str, expectations_dir: Path = EXPECTATIONS_DIR) -> dict:
@@ -33,6 +46,12 @@ def validate_frame(frame: pd.DataFrame, suite_name: str, expectations_dir: Path 
 
     spec = load_suite_json(suite_name, expectations_dir)
     context = gx.get_context(mode="ephemeral")
+    try:  # progress bars would fill the run's logs
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    except Exception:  # noqa: BLE001 - cosmetic only
+        pass
     suite = context.suites.add(gx.ExpectationSuite(**spec))
     batch = (
         context.data_sources.add_pandas(f"{suite_name}_source")
@@ -51,8 +70,11 @@ def validate_frame(frame: pd.DataFrame, suite_name: str, expectations_dir: Path 
             {
                 "expectation": config.type,
                 "kwargs": {k: v for k, v in config.kwargs.items() if k != "batch_id"},
+                "column": config.kwargs.get("column") or config.kwargs.get("column_list"),
                 "unexpected_count": details.get("unexpected_count"),
-                "sample": [str(v) for v in (details.get("partial_unexpected_list") or [])[:5]],
+                "unexpected_percent": details.get("unexpected_percent"),
+                "observed_value": _sample(details["observed_value"]) if "observed_value" in details else None,
+                "sample": [_sample(v) for v in (details.get("partial_unexpected_list") or [])[:SAMPLE_VALUES]],
                 "error": (r.exception_info or {}).get("exception_message") if not details else None,
             }
         )
