@@ -24,11 +24,15 @@ NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
 PARQUET_SUFFIXES = (".parquet",)
 EVENT_FIELDS = ("event_id", "customer_id", "meter", "timestamp", "quantity")
 
+# A usage event is a few hundred bytes: a line over 1 MiB is quarantined as line_too_long
+# rather than parsed (and billed) - it is far more likely an attack or a broken producer.
+MAX_LINE_BYTES = 1 << 20
+
 # One VARCHAR column per line. The delimiter is a control character: JSON forbids raw control
 # characters, so a line containing one is malformed whatever the reader does with it.
 _NDJSON_READER = """
 read_csv(?, columns = {'line': 'VARCHAR'}, header = false, delim = '\x1f', quote = '',
-         escape = '', auto_detect = false, strict_mode = false, max_line_size = 67108864,
+         escape = '', auto_detect = false, strict_mode = false, max_line_size = 1048576,
          store_rejects = true, ignore_errors = true,
          rejects_table = 'tollgate_rejects', rejects_scan = 'tollgate_reject_scans')
 """

@@ -28,6 +28,9 @@ validated as (
             when event_at is null then 'invalid_timestamp'
             when quantity is null then 'invalid_quantity'
             when quantity < 0 then 'negative_quantity'
+            -- `properties` is an optional object of dimensions; anything else is garbage.
+            when properties is not null and properties <> 'null'
+                and not {{ json_is_object('properties') }} then 'invalid_properties'
             -- The file landed on landed_date, so an event after that day (plus clock skew) is
             -- from the future.
             when event_at > {{ add_interval(add_interval('cast(landed_date as timestamp)', 1, 'day'),
