@@ -61,6 +61,27 @@ def _hours(delta: timedelta) -> float:
     return round(delta.total_seconds() / 3600, 2)
 
 
+def landing_freshness(root: Path, now: datetime, limit: timedelta) -> AssetCheckResult:
+    newest = newest_landed_file(root)
+    metadata = {"landing_zone": MetadataValue.path(str(root)), "max_age_hours": MetadataValue.float(_hours(limit))}
+    if newest.landed_at is None:
+        return AssetCheckResult(
+            passed=False, severity=AssetCheckSeverity.ERROR,
+            metadata={**metadata, "newest_file": MetadataValue.text("none: nothing has landed")},
+        )
+    age = now - newest.landed_at
+    return AssetCheckResult(
+        passed=age <= limit,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            **metadata,
+            "newest_file": MetadataValue.text(newest.path),
+            "newest_file_landed_at": MetadataValue.timestamp(newest.landed_at),
+            "age_hours": MetadataValue.float(_hours(age)),
+        },
+    )
+
+
 @asset_check(
     asset="raw_usage_events",
     name="landing_zone_freshness",
@@ -68,28 +89,8 @@ def _hours(delta: timedelta) -> float:
     "(default 26) hours old.",
 )
 def landing_zone_freshness(context: AssetCheckExecutionContext) -> AssetCheckResult:
-    root = get_settings().landing_usage_dir
-    newest = newest_landed_file(root)
-    limit = max_age("TOLLGATE_LANDING_MAX_AGE_HOURS")
-    now = datetime.now(timezone.utc)
-    if newest.landed_at is None:
-        return AssetCheckResult(
-            passed=False,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={"landing_zone": MetadataValue.path(str(root)), "newest_file": "none: nothing has landed",
-                      "max_age_hours": _hours(limit)},
-        )
-    age = now - newest.landed_at
-    return AssetCheckResult(
-        passed=age <= limit,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={
-            "landing_zone": MetadataValue.path(str(root)),
-            "newest_file": MetadataValue.text(newest.path),
-            "newest_file_landed_at": MetadataValue.timestamp(newest.landed_at),
-            "age_hours": MetadataValue.float(_hours(age)),
-            "max_age_hours": MetadataValue.float(_hours(limit)),
-        },
+    return landing_freshness(
+        get_settings().landing_usage_dir, datetime.now(timezone.utc), max_age("TOLLGATE_LANDING_MAX_AGE_HOURS")
     )
 
 
