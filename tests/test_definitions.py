@@ -69,7 +69,7 @@ def test_landing_sensor_requests_a_run_per_changed_day(home):
 
 
 def test_every_partitioned_asset_backfills_one_day_per_run_so_ui_range_backfills_work():
-    from dagster import BackfillPolicyType
+    from dagster import BackfillPolicy
 
     from dagster_project.partitions import daily_partitions
 
@@ -78,8 +78,7 @@ def test_every_partitioned_asset_backfills_one_day_per_run_so_ui_range_backfills
     assert {n.key.to_user_string() for n in partitioned} >= {"raw_usage_events", "stripe_meter_events"}
     for node in partitioned:
         assert node.partitions_def == daily_partitions, node.key
-        assert node.backfill_policy.policy_type == BackfillPolicyType.MULTI_RUN, node.key
-        assert node.backfill_policy.max_partitions_per_run == 1, node.key
+        assert node.backfill_policy == BackfillPolicy.multi_run(1), node.key
     job = defs.resolve_job_def("daily_invoicing_run")
     assert job.partitions_def == daily_partitions
 

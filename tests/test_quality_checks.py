@@ -1,12 +1,10 @@
 """The quality checks on their own: each can fail, and says why with numbers."""
 
-import json
 import os
 import time
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-import pytest
 from dagster import DagsterInstance
 
 from dagster_project.observe.alerts import Alert, deliver

@@ -102,6 +102,8 @@ def alerts_for_run(instance, run) -> list[Alert]:
         for record in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE):
             event = record.dagster_event
             error = event.step_failure_data.error if event.step_failure_data else None
+            while error is not None and error.cause is not None:  # the user's error, not Dagster's wrapper
+                error = error.cause
             detail = error.message.strip().splitlines()[0] if error and error.message else "failed"
             errors.append(f"{event.step_key}: {detail}")
         for record in instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE):
