@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from dagster_project.settings import get_settings
 from dagster_project.stripe_client import describe_target
@@ -18,16 +18,49 @@ def _parse_day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
+def _days(args: argparse.Namespace) -> list[date]:
+    if args.date and (args.date_from or args.date_to):
+        raise SystemExit("tollgate run: give --date, or --from and --to, not both")
+    if args.date:
+        return [args.date]
+    if not (args.date_from and args.date_to):
+        raise SystemExit("tollgate run: give --date D, or --from D1 --to D2")
+    if args.date_to < args.date_from:
+        raise SystemExit(f"tollgate run: --to {args.date_to} is before --from {args.date_from}")
+    return [args.date_from + timedelta(days=k) for k in range((args.date_to - args.date_from).days + 1)]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from dagster_project.runner import run_day
+    """One day, or a backfill over a date range: one run per day, oldest first (each day's push
+    corrects the days before it, so order matters). Stops at the first failed run unless
+    --keep-going; failed checks and failed runs are also delivered as alerts."""
+    from dagster import DagsterInstance
+
+    from dagster_project.observe.alerts import alerts_for_run, deliver
+    from dagster_project.runner import dagster_instance, run_day
 
     settings = get_settings()
-    print(f"tollgate run {args.date} (home {settings.home}, {describe_target()})")
-    run = run_day(settings, args.date)
-    for check in run.failed_checks:
-        print(f"  FAILED CHECK {check}")
-    print(f"  run {run.run_id}: {'success' if run.success else 'FAILED'}; {len(run.materialized)} assets materialized")
-    return 0 if run.success and not run.failed_checks else 1
+    days = _days(args)
+    print(f"tollgate run {days[0]}" + (f" .. {days[-1]} ({len(days)} days)" if len(days) > 1 else "")
+          + f" (home {settings.home}, {describe_target()})")
+    ok = True
+    for day in days:
+        run = run_day(settings, day)
+        for check in run.failed_checks:
+            print(f"  FAILED CHECK {check}")
+        for check in run.warned_checks:
+            print(f"  warning {check}")
+        print(f"  {day} run {run.run_id}: {'success' if run.success else 'FAILED'}; {len(run.materialized)} assets materialized")
+        instance: DagsterInstance = dagster_instance(settings)
+        record = instance.get_run_by_id(run.run_id)
+        if record is not None:
+            deliver(alerts_for_run(instance, record), settings.home)
+        day_ok = run.success and not run.failed_checks
+        ok &= day_ok
+        if not day_ok and not args.keep_going:
+            print(f"  stopped after {day}: fix it, then rerun from {day} (or pass --keep-going)")
+            break
+    return 0 if ok else 1
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -103,8 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--customers", type=int, default=20)
     demo.set_defaults(func=cmd_demo)
 
-    run = sub.add_parser("run", help="materialize every asset for one day's partition")
-    run.add_argument("--date", type=_parse_day, required=True)
+    run = sub.add_parser("run", help="materialize every asset for one day, or each day of a range")
+    run.add_argument("--date", type=_parse_day)
+    run.add_argument("--from", dest="date_from", type=_parse_day, help="first day of a backfill")
+    run.add_argument("--to", dest="date_to", type=_parse_day, help="last day of a backfill (inclusive)")
+    run.add_argument("--keep-going", action="store_true", help="go on with later days after a failed one")
     run.set_defaults(func=cmd_run)
 
     push = sub.add_parser("push", help="push the warehouse's desired meter totals to Stripe now")

@@ -9,6 +9,7 @@ from dagster import (
     Definitions,
     EnvVar,
     RunRequest,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
     define_asset_job,
     in_process_executor,
@@ -22,9 +23,11 @@ from dagster_project.ledger.assets import (
     ledger_transactions_balance,
     raw_finance_inputs,
 )
+from dagster_project.observe.sensors import tollgate_alerts
 from dagster_project.push.assets import stripe_meter_events
 from dagster_project.push.reconcile_assets import stripe_usage_reconciliation
-from dagster_project.quality.checks import gx_push_input_suite
+from dagster_project.quality.checks import quality_checks
+from dagster_project.quality.freshness import freshness_checks
 from dagster_project.resources import StripeResource, WarehouseResource
 from dagster_project.transform.dbt_assets import dbt_resource, tollgate_dbt_models
 
@@ -48,6 +51,22 @@ def daily_invoicing_schedule(context: ScheduleEvaluationContext):
     return RunRequest(run_key=day, partition_key=day)
 
 
+freshness_checks_job = define_asset_job(
+    "freshness_checks",
+    selection=AssetSelection.checks(*freshness_checks),
+    description="Only the freshness checks: is usage landing, is Stripe being read.",
+)
+
+freshness_checks_schedule = ScheduleDefinition(
+    name="freshness_checks_schedule",
+    job=freshness_checks_job,
+    cron_schedule="30 * * * *",
+    execution_timezone="UTC",
+    description="Hourly: the landing zone and the Stripe snapshots are fresh, even on a day the "
+    "pipeline did not run at all. A failure alerts through tollgate_alerts.",
+)
+
+
 def _stripe_resource() -> StripeResource:
     # The key is referenced as an EnvVar so the UI shows its name, never its value. The API
     # address (STRIPE_API_BASE) is read when a step runs, so the emulator can move.
@@ -56,12 +75,14 @@ def _stripe_resource() -> StripeResource:
 
 
 defs = Definitions(
-    assets=[raw_usage_events, *stripe_assets, tollgate_dbt_models, stripe_meter_events, stripe_usage_reconciliation,
-            invoice_preview_reconciliation, raw_finance_inputs, finance_report],
-    asset_checks=[gx_push_input_suite, ledger_transactions_balance],
-    jobs=[daily_invoicing_run],
-    schedules=[daily_invoicing_schedule],
-    sensors=[build_landing_sensor(daily_invoicing_run)],
+    assets=[
+        raw_usage_events, *stripe_assets, tollgate_dbt_models, stripe_meter_events,
+        stripe_usage_reconciliation, invoice_preview_reconciliation, raw_finance_inputs, finance_report,
+    ],
+    asset_checks=[*quality_checks, ledger_transactions_balance],
+    jobs=[daily_invoicing_run, freshness_checks_job],
+    schedules=[daily_invoicing_schedule, freshness_checks_schedule],
+    sensors=[build_landing_sensor(daily_invoicing_run), tollgate_alerts],
     resources={
         "warehouse": WarehouseResource(),
         "stripe": _stripe_resource(),

@@ -15,11 +15,9 @@ class DayRun:
     day: date
     success: bool
     run_id: str
-    failed_checks: list[str]
+    failed_checks: list[str]  # severity ERROR
     materialized: list[str]
-    # Failed checks of severity WARN (e.g. a customer past 80 % of an entitlement): reported,
-    # not failures.
-    warnings: list[str] = field(default_factory=list)
+    warned_checks: list[str] = field(default_factory=list)  # severity WARN
 
 
 def dagster_instance(settings: Settings):
@@ -39,7 +37,7 @@ def dagster_instance(settings: Settings):
 
 def run_day(settings: Settings, day: date, log_level: str = "INFO") -> DayRun:
     """Materialize every asset (and run every check) of ``day``'s partition."""
-    from dagster import DagsterEventType
+    from dagster import AssetCheckSeverity, DagsterEventType
 
     from dagster_project.definitions import defs
 
@@ -50,22 +48,21 @@ def run_day(settings: Settings, day: date, log_level: str = "INFO") -> DayRun:
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
-    from dagster import AssetCheckSeverity
-
     failed = [
         e.asset_check_evaluation_data
         for e in result.all_events
         if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not e.asset_check_evaluation_data.passed
     ]
-    failed_checks = [
-        f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed if c.severity != AssetCheckSeverity.WARN
-    ]
-    warnings = [
-        f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed if c.severity == AssetCheckSeverity.WARN
-    ]
+
+    def names(severity):
+        return [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed if c.severity == severity]
+
     materialized = [
         e.asset_key.to_user_string()
         for e in result.all_events
         if e.event_type == DagsterEventType.ASSET_MATERIALIZATION
     ]
-    return DayRun(day, result.success, result.run_id, failed_checks, materialized, warnings)
+    return DayRun(
+        day, result.success, result.run_id, names(AssetCheckSeverity.ERROR), materialized,
+        names(AssetCheckSeverity.WARN),
+    )

@@ -66,3 +66,37 @@ def test_landing_sensor_requests_a_run_per_changed_day(home):
         later = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs, cursor=again.cursor))
         assert [r.partition_key for r in later.run_requests] == ["2026-11-20"]
     assert os.environ["TOLLGATE_HOME"] == str(home.home)
+
+
+def test_every_partitioned_asset_backfills_one_day_per_run_so_ui_range_backfills_work():
+    from dagster import BackfillPolicy
+
+    from dagster_project.partitions import daily_partitions
+
+    graph = defs.resolve_asset_graph()
+    partitioned = [graph.get(k) for k in graph.get_all_asset_keys() if graph.get(k).partitions_def]
+    assert {n.key.to_user_string() for n in partitioned} >= {"raw_usage_events", "stripe_meter_events"}
+    for node in partitioned:
+        assert node.partitions_def == daily_partitions, node.key
+        assert node.backfill_policy == BackfillPolicy.multi_run(1), node.key
+    job = defs.resolve_job_def("daily_invoicing_run")
+    assert job.partitions_def == daily_partitions
+
+
+def test_alerts_and_freshness_run_without_anyone_switching_them_on():
+    from dagster import DefaultSensorStatus
+
+    alerts = defs.resolve_sensor_def("tollgate_alerts")
+    assert alerts.default_status == DefaultSensorStatus.RUNNING
+    freshness = defs.resolve_schedule_def("freshness_checks_schedule")
+    assert freshness.job_name == "freshness_checks" and freshness.cron_schedule == "30 * * * *"
+
+
+def test_each_gated_dataset_has_its_suite_and_only_the_push_input_blocks():
+    graph = defs.resolve_asset_graph()
+    gx = {k.name: graph.get_check_spec(k).blocking for k in graph.asset_check_keys if k.name.startswith("gx_")}
+    assert gx == {
+        "gx_raw_usage_events_suite": False,
+        "gx_int_usage_events_deduplicated_suite": False,
+        "gx_push_input_suite": True,
+    }

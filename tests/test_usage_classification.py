@@ -46,6 +46,11 @@ CASES = [
     (ev("c1", customer_id="acct_zzz"), "quarantined", "unknown_customer"),
     (ev("c2", customer_id="acct_twice"), "quarantined", "ambiguous_customer"),
     (ev("u1", meter="teleports"), "duplicate", None),  # an exact copy is a duplicate, whatever the verdict
+    # Revenue at risk: a Stripe customer exists, but no subscription of it bills this meter
+    # (none at all; or one that ended before the event).
+    (ev("s1", customer_id="acct_nosub", quantity=1), "quarantined", "no_subscription"),
+    (ev("s2", customer_id="acct_ended"), "quarantined", "no_subscription"),
+    (ev("s3", customer_id="acct_ended", timestamp="2026-11-19T10:00:00Z"), "accepted", None),
 ]
 
 
@@ -65,7 +70,21 @@ def classified(tmp_path_factory):
             ensure_raw_stripe_schema(con)
             con.execute(
                 "insert into raw_stripe.customers (id, metadata_customer_id) values "
-                "('cus_A', 'acct_a'), ('cus_B', 'acct_b'), ('cus_T1', 'acct_twice'), ('cus_T2', 'acct_twice')"
+                "('cus_A', 'acct_a'), ('cus_B', 'acct_b'), ('cus_T1', 'acct_twice'), ('cus_T2', 'acct_twice'), "
+                "('cus_N', 'acct_nosub'), ('cus_E', 'acct_ended')"
+            )
+            con.execute(
+                "insert into raw_stripe.prices (id, recurring_meter, billing_scheme, unit_amount_decimal, "
+                "currency, active) values ('price_1', 'mtr_1', 'per_unit', '0.5', 'usd', true)"
+            )
+            con.execute(
+                "insert into raw_stripe.subscriptions (id, customer, status, ended_at) values "
+                "('sub_A', 'cus_A', 'active', null), ('sub_B', 'cus_B', 'active', null), "
+                "('sub_E', 'cus_E', 'canceled', '2026-11-20 00:00:00')"
+            )
+            con.execute(
+                "insert into raw_stripe.subscription_items (id, subscription, price) values "
+                "('si_A', 'sub_A', 'price_1'), ('si_B', 'sub_B', 'price_1'), ('si_E', 'sub_E', 'price_1')"
             )
             con.execute(
                 "insert into raw_stripe.billing_meters (id, event_name, status) values "
@@ -79,6 +98,10 @@ def classified(tmp_path_factory):
                 ).fetchall(),
                 "accounting": con.execute(
                     "select lines_landed, accepted, duplicates, quarantined from marts.fct_landing_file_accounting"
+                ).fetchall(),
+                "held": con.execute(
+                    "select customer_id, stripe_customer_id, reason, quantity, currency, estimated_amount, "
+                    "estimate_status from marts.fct_usage_held order by customer_id"
                 ).fetchall(),
                 "daily": con.execute(
                     "select stripe_customer_id, usage_date, quantity, event_count from marts.fct_usage_daily order by 1"
@@ -99,7 +122,7 @@ def test_each_line_gets_its_expected_verdict(classified):
 def test_lines_landed_equal_accepted_plus_duplicates_plus_quarantined(classified):
     [(landed, accepted, duplicates, quarantined)] = classified["accounting"]
     assert landed == len(CASES)
-    assert (accepted, duplicates, quarantined) == (3, 2, len(CASES) - 5)
+    assert (accepted, duplicates, quarantined) == (4, 2, len(CASES) - 6)
 
 
 def test_daily_usage_counts_each_event_once_in_utc_days(classified):
@@ -110,4 +133,17 @@ def test_daily_usage_counts_each_event_once_in_utc_days(classified):
         ("cus_A", date(2026, 11, 20), Decimal("2"), 1),
         ("cus_A", date(2026, 11, 21), Decimal("2"), 1),
         ("cus_B", date(2026, 11, 20), Decimal("0.25"), 1),
+        ("cus_E", date(2026, 11, 19), Decimal("2"), 1),
+    ]
+
+
+def test_held_usage_is_priced_per_unit_and_rounded_once_half_up(classified):
+    from decimal import Decimal
+
+    # price_1: 0.5 minor units per request. 1 request -> 0.5 -> 1 (half up); 2 -> 1.
+    assert classified["held"] == [
+        ("acct_ended", "cus_E", "no_subscription", Decimal("2"), "usd", 1, "estimated"),
+        ("acct_nosub", "cus_N", "no_subscription", Decimal("1"), "usd", 1, "estimated"),
+        ("acct_twice", None, "ambiguous_customer", Decimal("2"), "usd", 1, "estimated"),
+        ("acct_zzz", None, "unknown_customer", Decimal("2"), "usd", 1, "estimated"),
     ]

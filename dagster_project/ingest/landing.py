@@ -24,11 +24,15 @@ NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
 PARQUET_SUFFIXES = (".parquet",)
 EVENT_FIELDS = ("event_id", "customer_id", "meter", "timestamp", "quantity")
 
+# A usage event is a few hundred bytes: a line over 1 MiB is quarantined as line_too_long
+# rather than parsed (and billed) - it is far more likely an attack or a broken producer.
+MAX_LINE_BYTES = 1 << 20
+
 # One VARCHAR column per line. The delimiter is a control character: JSON forbids raw control
 # characters, so a line containing one is malformed whatever the reader does with it.
 _NDJSON_READER = """
 read_csv(?, columns = {'line': 'VARCHAR'}, header = false, delim = '\x1f', quote = '',
-         escape = '', auto_detect = false, strict_mode = false, max_line_size = 67108864,
+         escape = '', auto_detect = false, strict_mode = false, max_line_size = 1048576,
          store_rejects = true, ignore_errors = true,
          rejects_table = 'tollgate_rejects', rejects_scan = 'tollgate_reject_scans')
 """
@@ -96,12 +100,14 @@ def file_format(path: Path) -> str:
 def ingest_day(con: duckdb.DuckDBPyConnection, landing_root: Path, day: date) -> DayIngestResult:
     """Load every not-yet-loaded file landed on ``day``; one transaction per file."""
     ensure_raw_schema(con)
+    from dagster_project.observe.progress import Progress
+
     result = DayIngestResult(landed_date=day)
     files = discover_files(landing_root, day)
-    for i, path in enumerate(files, start=1):
+    progress = Progress(f"ingest dt={day}", len(files), "files", every=50)
+    for path in files:
         result.files.append(ingest_file(con, landing_root, path, day))
-        if i % 50 == 0 or i == len(files):
-            log.info("ingest %s: %d/%d files, %d lines", day, i, len(files), result.lines_loaded)
+        progress.advance(extra=f"{result.lines_loaded} lines loaded, {result.files_skipped} already loaded")
     return result
 
 

@@ -14,6 +14,7 @@ from dagster import (
 
 from dagster_project.partitions import daily_partitions
 from dagster_project.push.meter_push import push_meter_events
+from dagster_project.quality.conservation import SQL_DIR
 from dagster_project.resources import StripeResource, WarehouseResource
 from dagster_project.transform.dbt_assets import PUSH_INPUT_KEY
 
@@ -40,6 +41,7 @@ def stripe_meter_events(
     identifiers recorded before each call."""
     with stripe.client() as client, warehouse.connection() as con:
         report = push_meter_events(con, client, run_id=context.run_id)
+        outbox = outbox_status(con)
     outstanding = report.desired_units - report.delivered_units_before - report.delivered_units
     yield MaterializeResult(
         metadata={
@@ -53,6 +55,8 @@ def stripe_meter_events(
             "rejected": MetadataValue.int(report.rejected),
             "unresolved": MetadataValue.int(report.unresolved),
             "out_of_window_units": MetadataValue.int(report.out_of_window_units),
+            # The whole push log after this run: pushed / pending (outcome unknown) / failed.
+            **{name: MetadataValue.int(value) for name, value in outbox.items()},
         }
     )
     yield AssetCheckResult(
@@ -69,3 +73,9 @@ def stripe_meter_events(
             ),
         },
     )
+
+
+def outbox_status(con) -> dict[str, int]:
+    cursor = con.execute((SQL_DIR / "desired_equals_pushed_plus_pending.summary.sql").read_text())
+    names = [d[0] for d in cursor.description]
+    return {f"outbox_{name}": int(value or 0) for name, value in zip(names, cursor.fetchone(), strict=True)}

@@ -350,11 +350,15 @@ def _send_all(con, client, intents: list[Intent], config: PushConfig, run_id):
     def run_stream(stream: list[Intent]) -> list[tuple[Intent, Outcome]]:
         return [(i, send_intent(client, i, config)) for i in stream]
 
+    from dagster_project.observe.progress import Progress
+
     results: list[tuple[Intent, Outcome]] = []
     unrecorded: list[Outcome] = []
     last_flush = time.monotonic()
+    progress = Progress("push", len(intents), "meter events", every=500)
+    delivered = rejected = 0
     with ThreadPoolExecutor(max_workers=max(1, config.concurrency)) as pool:
-        for done, stream_results in enumerate(pool.map(run_stream, streams.values()), start=1):
+        for stream_results in pool.map(run_stream, streams.values()):
             results.extend(stream_results)
             unrecorded.extend(o for _, o in stream_results)
             # Outcomes are written in batches (a DuckDB commit costs milliseconds). One that is
@@ -362,8 +366,12 @@ def _send_all(con, client, intents: list[Intent], config: PushConfig, run_id):
             if len(unrecorded) >= config.outcome_batch or time.monotonic() - last_flush >= 2:
                 record_outcomes(con, unrecorded, run_id)
                 unrecorded, last_flush = [], time.monotonic()
-            if done % 100 == 0:
-                log.info("push: %d/%d customer-meter streams sent", done, len(streams))
+            delivered += sum(o.outcome == "delivered" for _, o in stream_results)
+            rejected += sum(o.outcome == "rejected" for _, o in stream_results)
+            progress.advance(
+                len(stream_results),
+                extra=f"{delivered} delivered, {rejected} rejected, {len(results) - delivered - rejected} pending",
+            )
     record_outcomes(con, unrecorded, run_id)
     return results
 

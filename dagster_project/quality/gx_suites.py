@@ -14,6 +14,9 @@ import pandas as pd
 
 from dagster_project.settings import EXPECTATIONS_DIR
 
+SAMPLE_VALUES = 5  # unexpected values kept per failed expectation
+SAMPLE_CHARS = 200  # each cut to this length: a 10 MB value must not land in check metadata
+
 
 @dataclass
 class SuiteResult:
@@ -22,6 +25,15 @@ class SuiteResult:
     rows: int
     evaluated: int
     failures: list[dict] = field(default_factory=list)
+
+    @property
+    def unexpected_total(self) -> int:
+        return sum(f["unexpected_count"] or 0 for f in self.failures)
+
+
+def _sample(value) -> str:
+    text = str(value)
+    return text if len(text) <= SAMPLE_CHARS else text[:SAMPLE_CHARS] + f"... ({len(text)} chars)"
 
 
 def load_suite_json(name: str, expectations_dir: Path = EXPECTATIONS_DIR) -> dict:
@@ -54,8 +66,11 @@ def validate_frame(frame: pd.DataFrame, suite_name: str, expectations_dir: Path 
             {
                 "expectation": config.type,
                 "kwargs": {k: v for k, v in config.kwargs.items() if k != "batch_id"},
+                "column": config.kwargs.get("column") or config.kwargs.get("column_list"),
                 "unexpected_count": details.get("unexpected_count"),
-                "sample": [str(v) for v in (details.get("partial_unexpected_list") or [])[:5]],
+                "unexpected_percent": details.get("unexpected_percent"),
+                "observed_value": _sample(details["observed_value"]) if "observed_value" in details else None,
+                "sample": [_sample(v) for v in (details.get("partial_unexpected_list") or [])[:SAMPLE_VALUES]],
                 "error": (r.exception_info or {}).get("exception_message") if not details else None,
             }
         )

@@ -19,6 +19,7 @@ from dagster_dbt import (
 )
 
 from dagster_project.partitions import daily_partitions
+from dagster_project.resources import WarehouseResource
 from dagster_project.settings import DBT_PROJECT_DIR
 
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
@@ -74,12 +75,63 @@ class TollgateDbtTranslator(DagsterDbtTranslator):
         settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
     ),
 )
-def tollgate_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
+def tollgate_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # `build`, not `run`: dbt tests run as asset checks and hold back what depends on them.
     # run_date makes the incremental models process that day only (see dbt/macros/incremental.sql).
     window = context.partition_time_window
     dbt_vars = {"run_date": window.start.date().isoformat()}
-    yield from dbt.cli(DAILY_BUILD_ARGS + ["--vars", json.dumps(dbt_vars)], context=context).stream()
+    # Events are held until dbt exits: the metadata added to each model's materialization is
+    # read from the warehouse, which the dbt process holds (one writer) while it runs.
+    events, failure = [], None
+    try:
+        for event in dbt.cli(DAILY_BUILD_ARGS + ["--vars", json.dumps(dbt_vars)], context=context).stream():
+            events.append(event)
+    except Exception as e:  # re-raised below, after what did happen is reported
+        failure = e
+    yield from with_model_metadata(context, events, warehouse, window.start.date())
+    if failure is not None:
+        raise failure
+
+
+def _relations() -> dict[str, tuple[str, str]]:
+    """asset key path -> (model name, schema.relation) for every dbt model."""
+    nodes = json.loads(MANIFEST.read_text())["nodes"]
+    found = {}
+    for node in nodes.values():
+        if node["resource_type"] == "model":
+            key = TollgateDbtTranslator().get_asset_key(node)
+            found[tuple(key.path)] = (node["name"], f"{node['schema']}.{node.get('alias') or node['name']}")
+    return found
+
+
+def with_model_metadata(context, events: list, warehouse: WarehouseResource, day):
+    """The dbt events, each model's materialization carrying what a billing engineer reads."""
+    from dagster import AssetMaterialization, Output
+
+    from dagster_project.observe.model_metadata import metadata_for_model
+
+    def key_of(event):
+        if isinstance(event, AssetMaterialization):
+            return event.asset_key
+        if isinstance(event, Output):
+            return context.asset_key_for_output(event.output_name)
+        return None
+
+    relations = _relations()
+    extra = {}
+    try:
+        with warehouse.connection(read_only=True) as con:
+            for event in events:
+                key = key_of(event)
+                if key is not None and tuple(key.path) in relations:
+                    extra[key] = metadata_for_model(con, *relations[tuple(key.path)], day)
+    except Exception as e:  # noqa: BLE001 - metadata must never cost the run its results
+        context.log.warning(f"model metadata not added: {type(e).__name__}: {e}")
+    for event in events:
+        key = key_of(event)
+        if key in extra:
+            event = event.with_metadata({**event.metadata, **extra[key]})
+        yield event
 
 
 def dbt_resource() -> DbtCliResource:

@@ -6,9 +6,10 @@
 '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$'
 {%- endmacro %}
 
-{#- RFC 3339 date-time with an explicit offset (Z or +hh:mm). -#}
+{#- RFC 3339 date-time with an explicit offset (Z or +hh:mm, hh 00-23, mm 00-59: DuckDB's own
+    parser would take +99:99 and shift the event by four days). -#}
 {% macro rfc3339_pattern() -%}
-'^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$'
+'^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$'
 {%- endmacro %}
 
 {% macro regex_matches(expr, pattern) -%}
@@ -58,4 +59,15 @@
 {#- Deterministic hex digest of the given expressions (surrogate keys). -#}
 {% macro hash_key(exprs) -%}
     md5({% for e in exprs %}coalesce(cast({{ e }} as varchar), '<null>'){% if not loop.last %} || '|' || {% endif %}{% endfor %})
+{%- endmacro %}
+
+{#- True when JSON text is an object. -#}
+{% macro json_is_object(expr) -%}
+    {{ return(adapter.dispatch('json_is_object', 'tollgate')(expr)) }}
+{%- endmacro %}
+{% macro default__json_is_object(expr) -%}
+    (case when json_valid({{ expr }}) then json_type({{ expr }}) = 'OBJECT' else false end)
+{%- endmacro %}
+{% macro postgres__json_is_object(expr) -%}
+    (jsonb_typeof(cast({{ expr }} as jsonb)) = 'object')
 {%- endmacro %}

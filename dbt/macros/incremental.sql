@@ -124,5 +124,5 @@
 
 {#- Reasons that depend on Stripe reference data: such lines are held and examined again. -#}
 {% macro held_reasons() -%}
-    ('unknown_meter', 'unknown_customer', 'ambiguous_customer')
+    ('unknown_meter', 'unknown_customer', 'ambiguous_customer', 'no_subscription')
 {%- endmacro %}

@@ -4,7 +4,8 @@
 --
 -- Incremental (a daily run with var run_date) touches only:
 --   * the lines landed on run_date (their rows are replaced, so a rerun is idempotent);
---   * lines held for reference data (unknown_meter, unknown_customer, ambiguous_customer)
+--   * lines held for reference data (unknown_meter, unknown_customer, ambiguous_customer,
+--     no_subscription)
 --     landed within the dedupe window whose usage Stripe could still accept: examined again,
 --     so they are billed once their meter or customer exists;
 --   * for the dedupe, canonical (first) occurrences landed within dedupe_lookback_days
@@ -55,6 +56,10 @@ customers as (
     select * from {{ ref('int_customers_mapped') }}
 ),
 
+coverage as (
+    select * from {{ ref('int_subscription_meter_coverage') }}
+),
+
 -- Checks on the line alone, first failing reason wins (order = most fundamental first).
 validated as (
     select
@@ -77,6 +82,9 @@ validated as (
             when event_at is null then 'invalid_timestamp'
             when quantity is null then 'invalid_quantity'
             when quantity < 0 then 'negative_quantity'
+            -- `properties` is an optional object of dimensions; anything else is garbage.
+            when properties is not null and properties <> 'null'
+                and not {{ json_is_object('properties') }} then 'invalid_properties'
             -- The file landed on landed_date, so an event after that day (plus clock skew) is
             -- from the future.
             when event_at > {{ add_interval(add_interval('cast(landed_date as timestamp)', 1, 'day'),
@@ -205,7 +213,15 @@ well_formed_ranked as (
         customers.stripe_customer_id,
         customers.is_ambiguous as customer_is_ambiguous,
         meters.meter_id,
-        meters.status as meter_status
+        meters.status as meter_status,
+        -- A subscription of this customer bills this meter and had not ended at the event.
+        exists (
+            select 1 from coverage
+            where coverage.stripe_customer_id = customers.stripe_customer_id
+              and coverage.meter_id = meters.meter_id
+              and (coverage.subscription_ended_at is null
+                   or coverage.subscription_ended_at > well_formed.event_at)
+        ) as has_subscription
     from well_formed
     left join ranked
         on ranked.from_batch = 1
@@ -237,6 +253,7 @@ classified_well_formed as (
             when meter_id is null or meter_status <> 'active' then 'quarantined'
             when customer_is_ambiguous then 'quarantined'
             when stripe_customer_id is null then 'quarantined'
+            when not has_subscription then 'quarantined'
             else 'accepted'
         end as status,
         case
@@ -245,6 +262,7 @@ classified_well_formed as (
             when meter_id is null or meter_status <> 'active' then 'unknown_meter'
             when customer_is_ambiguous then 'ambiguous_customer'
             when stripe_customer_id is null then 'unknown_customer'
+            when not has_subscription then 'no_subscription'
         end as reason,
         occurrence = 1 as is_canonical
     from well_formed_ranked

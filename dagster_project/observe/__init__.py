@@ -1,0 +1,1 @@
+"""Observability: materialization metadata, progress logs, alerts, secret redaction."""

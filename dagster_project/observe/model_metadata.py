@@ -1,0 +1,178 @@
+"""What a billing engineer looks at on each dbt model's materialization.
+
+Read from the warehouse after ``dbt build`` has finished (DuckDB admits one writer: the dbt
+process must be gone). Every model gets its row count; the models money depends on get their
+own numbers: lines in and out, duplicates, quarantined by reason, units and amounts in minor
+units. ``day`` is the run's partition: per-day figures are for lines that landed that day.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+
+from dagster import MetadataValue
+
+from dagster_project.observe.redact import redact_obj
+
+
+def _one(con, sql: str, params: list | None = None) -> tuple:
+    return con.execute(sql, params or []).fetchone()
+
+
+def _pairs(con, sql: str, params: list | None = None) -> dict:
+    return {str(k): int(v) for k, v in con.execute(sql, params or []).fetchall()}
+
+
+def classified(con, day: date | None) -> dict:
+    meta = {}
+    for label, where, params in [("", "", []), ("_landed_this_day", "where landed_date = ?", [day])]:
+        if label and day is None:
+            continue
+        lines, accepted, duplicates, quarantined = _one(
+            con,
+            f"""select count(*), count(*) filter (where status = 'accepted'),
+                       count(*) filter (where status = 'duplicate'),
+                       count(*) filter (where status = 'quarantined')
+                from intermediate.int_usage_events_classified {where}""",
+            params,
+        )
+        meta |= {
+            f"lines_in{label}": MetadataValue.int(lines),
+            f"accepted{label}": MetadataValue.int(accepted),
+            f"duplicates{label}": MetadataValue.int(duplicates),
+            f"quarantined{label}": MetadataValue.int(quarantined),
+            f"quarantined_by_reason{label}": MetadataValue.json(
+                _pairs(
+                    con,
+                    f"""select reason, count(*) from intermediate.int_usage_events_classified
+                        {where} {'and' if where else 'where'} status = 'quarantined' group by 1 order by 1""",
+                    params,
+                )
+            ),
+        }
+    return meta
+
+
+def deduplicated(con, day: date | None) -> dict:
+    rows, customers = _one(con, "select count(*), count(distinct stripe_customer_id) from intermediate.int_usage_events_deduplicated")
+    meta = {"rows_out": MetadataValue.int(rows), "customers": MetadataValue.int(customers)}
+    if day:
+        meta["rows_out_landed_this_day"] = MetadataValue.int(
+            _one(con, "select count(*) from intermediate.int_usage_events_deduplicated where landed_date = ?", [day])[0]
+        )
+    return meta
+
+
+def quarantined(con, day: date | None) -> dict:
+    return {
+        "quarantined_by_reason": MetadataValue.json(
+            _pairs(con, "select reason, count(*) from intermediate.int_usage_events_quarantined group by 1 order by 1")
+        )
+    }
+
+
+def usage_daily(con, day: date | None) -> dict:
+    rows, customers, events = _one(
+        con, "select count(*), count(distinct stripe_customer_id), coalesce(sum(event_count), 0) from marts.fct_usage_daily"
+    )
+    units = {
+        m: str(q.normalize())
+        for m, q in con.execute("select meter_event_name, sum(quantity) from marts.fct_usage_daily group by 1 order by 1").fetchall()
+    }
+    return {
+        "rows": MetadataValue.int(rows),
+        "customers": MetadataValue.int(customers),
+        "events_in": MetadataValue.int(int(events)),
+        "units_by_meter": MetadataValue.json(units),
+    }
+
+
+# Per-unit price per meter, as the push input and held usage estimate it: DECIMAL throughout,
+# rounded once per row, half up.
+_PER_UNIT_PRICE = """
+    select meter_id, min(currency) as currency, min(coalesce(unit_amount_decimal, unit_amount)) as unit_price
+    from staging.stg_stripe__prices
+    where is_active and meter_id is not null and billing_scheme = 'per_unit' and transform_divide_by is null
+    group by meter_id
+    having count(*) = 1
+"""
+
+
+def push_input(con, day: date | None) -> dict:
+    rows, keys_nonzero, units = _one(
+        con, "select count(*), count(*) filter (where desired_value <> 0), coalesce(sum(desired_value), 0) from marts.fct_meter_push_input"
+    )
+    amounts = _pairs(
+        con,
+        f"""with price as ({_PER_UNIT_PRICE})
+            select price.currency, sum(cast(round(p.desired_value * price.unit_price, 0) as bigint))
+            from marts.fct_meter_push_input p join price using (meter_id)
+            group by 1 order by 1""",
+    )
+    not_estimated = _one(
+        con,
+        f"""with price as ({_PER_UNIT_PRICE})
+            select count(*) from marts.fct_meter_push_input p
+            where desired_value <> 0 and meter_id not in (select meter_id from price)""",
+    )[0]
+    return {
+        "rows": MetadataValue.int(rows),
+        "keys_with_units": MetadataValue.int(keys_nonzero),
+        "desired_units": MetadataValue.int(int(units)),
+        "estimated_amount_minor_units": MetadataValue.json(amounts),
+        "keys_not_estimated": MetadataValue.int(int(not_estimated)),
+    }
+
+
+def held(con, day: date | None) -> dict:
+    customers, events = _one(con, "select count(distinct customer_id), coalesce(sum(event_count), 0) from marts.fct_usage_held")
+    return {
+        "customers_held": MetadataValue.int(customers),
+        "events_held": MetadataValue.int(int(events)),
+        "events_held_by_reason": MetadataValue.json(
+            _pairs(con, "select reason, sum(event_count) from marts.fct_usage_held group by 1 order by 1")
+        ),
+        "estimated_amount_at_stake_minor_units": MetadataValue.json(
+            _pairs(con, "select currency, sum(estimated_amount) from marts.fct_usage_held where estimated_amount is not null group by 1 order by 1")
+        ),
+    }
+
+
+def file_accounting(con, day: date | None) -> dict:
+    files, landed, accepted, duplicates, quarantined_ = _one(
+        con,
+        """select count(*), coalesce(sum(lines_landed), 0), coalesce(sum(accepted), 0),
+                  coalesce(sum(duplicates), 0), coalesce(sum(quarantined), 0)
+           from marts.fct_landing_file_accounting""",
+    )
+    return {
+        "files": MetadataValue.int(files),
+        "lines_landed": MetadataValue.int(int(landed)),
+        "accepted": MetadataValue.int(int(accepted)),
+        "duplicates": MetadataValue.int(int(duplicates)),
+        "quarantined": MetadataValue.int(int(quarantined_)),
+    }
+
+
+MODEL_METADATA: dict[str, Callable] = {
+    "int_usage_events_classified": classified,
+    "int_usage_events_deduplicated": deduplicated,
+    "int_usage_events_quarantined": quarantined,
+    "fct_usage_daily": usage_daily,
+    "fct_meter_push_input": push_input,
+    "fct_usage_held": held,
+    "fct_landing_file_accounting": file_accounting,
+}
+
+
+def metadata_for_model(con, model: str, relation: str, day: date | None) -> dict:
+    meta = {"dagster/row_count": MetadataValue.int(_one(con, f"select count(*) from {relation}")[0])}
+    if model in MODEL_METADATA:
+        meta |= MODEL_METADATA[model](con, day)
+    # JSON values pass through redaction like everything else a person reads.
+    return {
+        k: MetadataValue.json(redact_obj(json.loads(json.dumps(v.value)))) if isinstance(v.value, (dict, list)) else v
+        for k, v in meta.items()
+    }
