@@ -147,7 +147,24 @@ def test_only_the_push_input_gate_blocks():
         "gx_raw_usage_events_suite": False,
         "gx_int_usage_events_deduplicated_suite": False,
         "gx_push_input_suite": True,
+        "gx_fct_invoice_preview_suite": False,
     }
+
+
+def test_invoice_preview_suite_passes_a_sane_preview_and_names_a_negative_total():
+    import pandas as pd
+
+    from dagster_project.quality.gx_suites import validate_frame
+
+    line = {
+        "invoice_preview_line_id": "l1", "invoice_key": "k1", "stripe_customer_id": "cus_1",
+        "currency": "jpy", "currency_exponent": 0, "line_type": "metered", "line_number": 1,
+        "amount": 1200, "invoice_total": 1100,
+    }
+    discount = line | {"invoice_preview_line_id": "l2", "line_type": "discount", "line_number": 2, "amount": -100}
+    assert validate_frame(pd.DataFrame([line, discount]), "fct_invoice_preview").success
+    broken = validate_frame(pd.DataFrame([line | {"invoice_total": -5}]), "fct_invoice_preview")
+    assert [f["expectation"] for f in broken.failures] == ["expect_column_values_to_be_between"]
 
 
 # -- freshness ----------------------------------------------------------------------------------

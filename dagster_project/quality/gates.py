@@ -76,7 +76,7 @@ GX_GATES: list[GxGate] = [
     ),
     dbt_model_gate("int_usage_events_deduplicated", partition_column="landed_date"),
     dbt_model_gate("fct_meter_push_input", blocking=True, check_name="gx_push_input_suite"),
-    # Issue 4 adds: dbt_model_gate("fct_invoice_preview"),
+    dbt_model_gate("fct_invoice_preview"),  # warns: finance reads it; nothing leaves from it
 ]
 
 
