@@ -96,6 +96,8 @@ def configure_stripe(client: stripe.StripeClient, customers: int) -> Catalog:
                     "currency": "usd",
                     "recurring": {"interval": "month", "usage_type": "metered", "meter": meter_id},
                     "lookup_key": f"default_{spec.event_name}",
+                    # The price a new subscriber gets: what held usage is estimated at.
+                    "metadata": {"tollgate_list_price": "true"},
                     **spec.price,
                 }
             )

@@ -99,4 +99,5 @@ def test_each_gated_dataset_has_its_suite_and_only_the_push_input_blocks():
         "gx_raw_usage_events_suite": False,
         "gx_int_usage_events_deduplicated_suite": False,
         "gx_push_input_suite": True,
+        "gx_fct_invoice_preview_suite": False,
     }

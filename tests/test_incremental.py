@@ -72,6 +72,13 @@ def runs(tmp_path_factory):
             ensure_raw_stripe_schema(con)
             con.execute("insert into raw_stripe.customers (id, metadata_customer_id) values ('cus_A', 'acct_a')")
             con.execute("insert into raw_stripe.billing_meters (id, event_name, status) values ('mtr_1', 'api_requests', 'active')")
+            # Usage is billed only where a subscription covers the meter (else: no_subscription).
+            con.execute(
+                "insert into raw_stripe.prices (id, recurring_meter, billing_scheme, unit_amount_decimal, "
+                "currency, active) values ('price_1', 'mtr_1', 'per_unit', '0.5', 'usd', true)"
+            )
+            con.execute("insert into raw_stripe.subscriptions (id, customer, status) values ('sub_A', 'cus_A', 'active')")
+            con.execute("insert into raw_stripe.subscription_items (id, subscription, price) values ('si_A', 'sub_A', 'price_1')")
         out = {}
         land(home, D1)
         run_dbt(*DAILY_BUILD_ARGS, vars={"run_date": D1.isoformat()})
@@ -79,6 +86,8 @@ def runs(tmp_path_factory):
         # acct_new appears in Stripe before D2's run: its held D1 line is billed by D2's run.
         with connect(home / "warehouse.duckdb") as con:
             con.execute("insert into raw_stripe.customers (id, metadata_customer_id) values ('cus_N', 'acct_new')")
+            con.execute("insert into raw_stripe.subscriptions (id, customer, status) values ('sub_N', 'cus_N', 'active')")
+            con.execute("insert into raw_stripe.subscription_items (id, subscription, price) values ('si_N', 'sub_N', 'price_1')")
         land(home, D2)
         run_dbt(*DAILY_BUILD_ARGS, vars={"run_date": D2.isoformat()})
         out["d2"] = snapshot(home)

@@ -98,6 +98,21 @@ def both_warehouses(pg_server, tmp_path_factory):
                 "insert into raw_stripe.billing_meters (id, event_name, status) values (?, ?, 'active')",
                 [(f"mtr_{m.event_name}", m.event_name) for m in METERS],
             )
+            # Usage is billed only where a subscription covers the meter (else: no_subscription).
+            con.executemany(
+                "insert into raw_stripe.prices (id, recurring_meter, billing_scheme, unit_amount_decimal, "
+                "currency, active) values (?, ?, 'per_unit', '0.5', 'usd', true)",
+                [(f"price_{m.event_name}", f"mtr_{m.event_name}") for m in METERS],
+            )
+            con.executemany(
+                "insert into raw_stripe.subscriptions (id, customer, status) values (?, ?, 'active')",
+                [(f"sub_{i}", f"cus_{i}") for i in range(1, CUSTOMERS)],
+            )
+            con.executemany(
+                "insert into raw_stripe.subscription_items (id, subscription, price) values (?, ?, ?)",
+                [(f"si_{i}_{m.event_name}", f"sub_{i}", f"price_{m.event_name}")
+                 for i in range(1, CUSTOMERS) for m in METERS],
+            )
         # Landed and built one day at a time, on both warehouses.
         dbname = pg_server.create_database(f"tollgate_portability_{os.getpid()}")
         for day in DAYS:

@@ -199,7 +199,10 @@ def test_the_hourly_freshness_job_runs_on_its_own_and_fails_when_nothing_ran(hom
             if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
         ]
     assert {e.check_name for e in evaluations} == {"landing_zone_freshness", "stripe_extraction_freshness"}
-    assert len(evaluations) == 9  # the landing zone + 8 Stripe snapshots
+    from dagster_project.quality.freshness import STRIPE_ASSET_KEYS
+
+    assert len(STRIPE_ASSET_KEYS) == 14  # every raw_stripe table the extraction writes
+    assert len(evaluations) == 1 + len(STRIPE_ASSET_KEYS)  # the landing zone + every Stripe snapshot
     assert not any(e.passed for e in evaluations)  # nothing landed, Stripe never read
 
 

@@ -118,13 +118,23 @@ def chrome(browser_binaries, tmp_path):
 
 
 def wait_for_texts(driver, texts: list[str], timeout: float = PAGE_TIMEOUT) -> str:
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     def all_shown(d):
         body = d.find_element("tag name", "body").text
         return body if all(t in body for t in texts) else False
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.5).until(all_shown)
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.5).until(all_shown)
+    except TimeoutException:
+        # What the page showed instead, for whoever reads the CI output.
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(OUTPUT / "failure.png"))
+        shown = driver.find_element("tag name", "body").text
+        (OUTPUT / "failure.txt").write_text(shown)
+        missing = [t for t in texts if t not in shown]
+        raise TimeoutException(f"not shown within {timeout} s: {missing} (see failure.png)") from None
 
 
 def dismiss_first_visit_dialog(driver) -> None:
@@ -168,12 +178,16 @@ def test_asset_graph_shows_the_push_its_dbt_models_and_its_blocking_check(dagste
     wait_for_texts(chrome, ["push", "metering", "intermediate", "Not all upstream"])
     dismiss_first_visit_dialog(chrome)
     zoom_until_shown(chrome, ["stripe_meter_events", "fct_meter_push_input", "fct_usage_daily",
-                              "int_usage_events_deduplicated", "Asset checks"])
+                              "int_usage_daily_contributions", "stg_stripe__billing_meters",
+                              "Asset checks"])
     chrome.save_screenshot(str(OUTPUT / "push_lineage.png"))
 
     # The push input's checks, the blocking Great Expectations gate among them.
     chrome.get(f"{dagster_ui}/assets/marts/fct_meter_push_input?view=checks")
-    wait_for_texts(chrome, ["gx_push_input_suite", "This is a blocking asset check",
+    wait_for_texts(chrome, ["gx_push_input_suite"])
+    # The list opens on the first check by name; open the gate's own page.
+    chrome.find_element("xpath", "//*[normalize-space(text())='gx_push_input_suite']").click()
+    wait_for_texts(chrome, ["This is a blocking asset check",
                             "Great Expectations suite expectations/fct_meter_push_input.json"])
     chrome.save_screenshot(str(OUTPUT / "push_input_checks.png"))
     assert (OUTPUT / "push_lineage.png").stat().st_size > 10_000

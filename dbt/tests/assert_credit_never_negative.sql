@@ -1,4 +1,4 @@
-{{ config(meta={'dagster': {'ref': {'name': 'fct_ledger_entries'}}}) }}
+{{ config(meta={'dagster': {'ref': {'name': 'fct_account_balances'}}}) }}
 -- A grant never gives more than its amount, and no customer's credit balance is ever below 0.
 select grants.grant_id as subject, grants.amount - coalesce(sum(burns.amount), 0) as remaining
 from {{ ref('stg_finance__credit_grants') }} as grants

@@ -6,11 +6,13 @@
 -- Held usage is not dropped: every run classifies it again, and once the customer or the
 -- subscription appears in Stripe it is accepted and pushed like any other usage.
 --
--- Estimate: the meter's single active per-unit price times the held units, in the price's
--- minor unit, rounded once per row (customer, meter, reason), half up. Quantities are >= 0,
--- so round() (half away from zero) is half up. Tiered prices, prices with
--- transform_quantity, several active prices or none are not estimated (estimate_status says
--- why) rather than guessed.
+-- Estimate: the meter's list price times the held units, in the price's minor unit, rounded
+-- once per row (customer, meter, reason), half up. Quantities are >= 0, so round() (half away
+-- from zero) is half up. The list price is the meter's single active price, or, where a meter
+-- has several (plans, currencies), the one whose metadata says `tollgate_list_price: "true"`
+-- (Tollgate's own term: which plan a new subscriber would get). Tiered prices, prices with
+-- transform_quantity, several candidates or none are not estimated (estimate_status says why)
+-- rather than guessed.
 with held as (
     select * from {{ ref('int_usage_events_quarantined') }}
     where reason in ('unknown_customer', 'ambiguous_customer', 'no_subscription')
@@ -24,9 +26,27 @@ customers as (
     select * from {{ ref('int_customers_mapped') }}
 ),
 
-prices as (
+active_prices as (
     select * from {{ ref('stg_stripe__prices') }}
     where is_active and meter_id is not null
+),
+
+list_price_flags as (
+    select object_id as price_id
+    from {{ ref('stg_stripe__metadata') }}
+    where object_type = 'price' and metadata_key = 'tollgate_list_price' and metadata_value = 'true'
+),
+
+prices as (
+    -- A meter's flagged list prices where it has any, else all its active prices.
+    select active_prices.*
+    from active_prices
+    where active_prices.price_id in (select price_id from list_price_flags)
+       or not exists (
+           select 1 from active_prices as flagged
+           where flagged.meter_id = active_prices.meter_id
+             and flagged.price_id in (select price_id from list_price_flags)
+       )
 ),
 
 meter_prices as (
@@ -72,7 +92,7 @@ final as (
         grouped.first_event_at,
         grouped.last_event_at,
         grouped.first_landed_date,
-        meter_prices.currency,
+        case when meter_prices.active_prices = 1 then meter_prices.currency end as currency,
         case when meter_prices.active_prices = 1 and meter_prices.billing_scheme = 'per_unit'
                   and meter_prices.has_transform = 0
              then meter_prices.unit_amount_decimal end as unit_amount_decimal,
