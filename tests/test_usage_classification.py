@@ -104,7 +104,7 @@ def classified(tmp_path_factory):
                     "estimate_status from marts.fct_usage_held order by customer_id"
                 ).fetchall(),
                 "daily": con.execute(
-                    "select stripe_customer_id, usage_date, quantity, event_count from marts.fct_usage_daily order by 1"
+                    "select stripe_customer_id, usage_date, quantity, event_count from marts.fct_usage_daily order by 1, 2"
                 ).fetchall(),
             }
     finally:

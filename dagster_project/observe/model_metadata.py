@@ -89,14 +89,19 @@ def usage_daily(con, day: date | None) -> dict:
     }
 
 
-# Per-unit price per meter, as the push input and held usage estimate it: DECIMAL throughout,
-# rounded once per row, half up.
-_PER_UNIT_PRICE = """
-    select meter_id, min(currency) as currency, min(coalesce(unit_amount_decimal, unit_amount)) as unit_price
-    from staging.stg_stripe__prices
-    where is_active and meter_id is not null and billing_scheme = 'per_unit' and transform_divide_by is null
-    group by meter_id
+# The price each push key is billed at: the customer's one live subscription item on the meter,
+# when that price is per unit (tiered and transformed prices depend on the whole period's
+# usage, so a day's units have no amount of their own). DECIMAL throughout; the amount is
+# rounded once per push key, half up (round() on amounts >= 0).
+_SUBSCRIBED_PER_UNIT_PRICE = """
+    select coverage.stripe_customer_id, coverage.meter_id, min(prices.currency) as currency,
+           min(coalesce(prices.unit_amount_decimal, prices.unit_amount)) as unit_price
+    from intermediate.int_subscription_meter_coverage coverage
+    join staging.stg_stripe__prices prices on prices.price_id = coverage.price_id
+    where coverage.subscription_ended_at is null
+    group by coverage.stripe_customer_id, coverage.meter_id
     having count(*) = 1
+       and bool_and(prices.billing_scheme = 'per_unit' and prices.transform_divide_by is null)
 """
 
 
@@ -106,16 +111,16 @@ def push_input(con, day: date | None) -> dict:
     )
     amounts = _pairs(
         con,
-        f"""with price as ({_PER_UNIT_PRICE})
+        f"""with price as ({_SUBSCRIBED_PER_UNIT_PRICE})
             select price.currency, sum(cast(round(p.desired_value * price.unit_price, 0) as bigint))
-            from marts.fct_meter_push_input p join price using (meter_id)
+            from marts.fct_meter_push_input p join price using (stripe_customer_id, meter_id)
             group by 1 order by 1""",
     )
     not_estimated = _one(
         con,
-        f"""with price as ({_PER_UNIT_PRICE})
+        f"""with price as ({_SUBSCRIBED_PER_UNIT_PRICE})
             select count(*) from marts.fct_meter_push_input p
-            where desired_value <> 0 and meter_id not in (select meter_id from price)""",
+            where desired_value <> 0 and not exists (select 1 from price where price.stripe_customer_id = p.stripe_customer_id and price.meter_id = p.meter_id)""",
     )[0]
     return {
         "rows": MetadataValue.int(rows),

@@ -94,11 +94,11 @@ def tollgate_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, war
 
 
 def _relations() -> dict[str, tuple[str, str]]:
-    """asset key path -> (model name, schema.relation) for every dbt model."""
+    """asset key path -> (name, schema.relation) for every dbt model and seed (both are tables)."""
     nodes = json.loads(MANIFEST.read_text())["nodes"]
     found = {}
     for node in nodes.values():
-        if node["resource_type"] == "model":
+        if node["resource_type"] in ("model", "seed"):
             key = TollgateDbtTranslator().get_asset_key(node)
             found[tuple(key.path)] = (node["name"], f"{node['schema']}.{node.get('alias') or node['name']}")
     return found
