@@ -44,6 +44,36 @@ def set_desired(home, rows, meter_id="mtr_unused"):
         )
 
 
+def subscribe_at_prices(home, meter_id, prices_by_customer):
+    """What dbt's staging would hold: customer -> (currency, per-unit price) on one meter, each
+    customer subscribed to its own price."""
+    with connect(home.warehouse_path) as con:
+        con.execute("create schema if not exists staging")
+        con.execute("create schema if not exists intermediate")
+        con.execute(
+            "create or replace table staging.stg_stripe__billing_meters as "
+            "select ? as meter_id, 'api_requests' as event_name", [meter_id]
+        )
+        con.execute(
+            "create or replace table staging.stg_stripe__prices (price_id varchar, meter_id varchar, "
+            "currency varchar, unit_amount_decimal decimal(38, 12), unit_amount bigint, "
+            "billing_scheme varchar, transform_divide_by bigint, is_active boolean)"
+        )
+        con.execute(
+            "create or replace table intermediate.int_subscription_meter_coverage (stripe_customer_id "
+            "varchar, meter_id varchar, price_id varchar, subscription_ended_at timestamp)"
+        )
+        for customer, (currency, price) in prices_by_customer.items():
+            con.execute(
+                "insert into staging.stg_stripe__prices values (?, ?, ?, ?, null, 'per_unit', null, true)",
+                [f"price_{customer}", meter_id, currency, price],
+            )
+            con.execute(
+                "insert into intermediate.int_subscription_meter_coverage values (?, ?, ?, null)",
+                [customer, meter_id, f"price_{customer}"],
+            )
+
+
 def push(home, client):
     with connect(home.warehouse_path) as con:
         return push_meter_events(con, client)
@@ -131,18 +161,9 @@ def test_reconciliation_names_each_difference_with_the_amount_at_stake(home, str
 
     meters, (a, b) = stripe_setup
     set_desired(home, [(a, D1, 10), (b, D2, 4)], meter_id=meters["api_requests"])
-    with connect(home.warehouse_path) as con:  # what dbt's staging would hold: a per-unit price
-        con.execute("create schema if not exists staging")
-        con.execute(
-            "create or replace table staging.stg_stripe__billing_meters as "
-            "select ? as meter_id, 'api_requests' as event_name", [meters["api_requests"]]
-        )
-        con.execute(
-            "create or replace table staging.stg_stripe__prices as select ? as meter_id, 'usd' as currency, "
-            "cast(2.5 as decimal(38, 12)) as unit_amount_decimal, null::bigint as unit_amount, "
-            "'per_unit' as billing_scheme, null::bigint as transform_divide_by, true as is_active",
-            [meters["api_requests"]],
-        )
+    # What dbt would hold: one meter, two per-unit prices in two currencies, a on the USD one
+    # and b on the JPY one. Each difference is priced at its own customer's price.
+    subscribe_at_prices(home, meters["api_requests"], {a: ("usd", "2.5"), b: ("jpy", "3")})
     push(home, stripe_sdk)
     with connect(home.warehouse_path) as con:
         assert reconcile_usage(con, stripe_sdk).differences == []
@@ -158,5 +179,18 @@ def test_reconciliation_names_each_difference_with_the_amount_at_stake(home, str
         ).fetchall()
     [diff] = report.differences
     assert (diff.stripe_customer_id, diff.meter_event_name, diff.usage_date) == (b, "api_requests", D2)
-    assert (diff.warehouse_units, diff.stripe_units, diff.amount_at_stake) == (4, 7, -8)  # -3 x 2.5 = -7.5 -> -8
-    assert recorded == [(b, D2, -3, -8)]
+    assert (diff.warehouse_units, diff.stripe_units) == (4, 7)
+    assert (diff.currency, diff.amount_at_stake) == ("jpy", -9)  # -3 x 3 yen, b's price, not a's
+    assert recorded == [(b, D2, -3, -9)]
+
+
+def test_out_of_window_usage_is_worth_its_customers_price(home, stripe_sdk, stripe_setup):
+    meters, (a, b) = stripe_setup
+    old = TODAY - timedelta(days=40)
+    set_desired(home, [(a, old, 3), (b, old, 3)], meter_id=meters["api_requests"])
+    subscribe_at_prices(home, meters["api_requests"], {a: ("usd", "2.5"), b: ("jpy", "3")})
+    report = push(home, stripe_sdk)
+    assert sorted(report.out_of_window_details) == sorted([
+        f"{a} api_requests {old}: 3 units, 8 usd minor units",  # 7.5 -> 8, half up
+        f"{b} api_requests {old}: 3 units, 9 jpy minor units",
+    ])

@@ -15,6 +15,7 @@ from datetime import date
 from dagster import MetadataValue
 
 from dagster_project.observe.redact import redact_obj
+from dagster_project.push.amounts import SUBSCRIBED_PER_UNIT_PRICES_SQL
 
 
 def _one(con, sql: str, params: list | None = None) -> tuple:
@@ -89,36 +90,20 @@ def usage_daily(con, day: date | None) -> dict:
     }
 
 
-# The price each push key is billed at: the customer's one live subscription item on the meter,
-# when that price is per unit (tiered and transformed prices depend on the whole period's
-# usage, so a day's units have no amount of their own). DECIMAL throughout; the amount is
-# rounded once per push key, half up (round() on amounts >= 0).
-_SUBSCRIBED_PER_UNIT_PRICE = """
-    select coverage.stripe_customer_id, coverage.meter_id, min(prices.currency) as currency,
-           min(coalesce(prices.unit_amount_decimal, prices.unit_amount)) as unit_price
-    from intermediate.int_subscription_meter_coverage coverage
-    join staging.stg_stripe__prices prices on prices.price_id = coverage.price_id
-    where coverage.subscription_ended_at is null
-    group by coverage.stripe_customer_id, coverage.meter_id
-    having count(*) = 1
-       and bool_and(prices.billing_scheme = 'per_unit' and prices.transform_divide_by is null)
-"""
-
-
 def push_input(con, day: date | None) -> dict:
     rows, keys_nonzero, units = _one(
         con, "select count(*), count(*) filter (where desired_value <> 0), coalesce(sum(desired_value), 0) from marts.fct_meter_push_input"
     )
     amounts = _pairs(
         con,
-        f"""with price as ({_SUBSCRIBED_PER_UNIT_PRICE})
+        f"""with price as ({SUBSCRIBED_PER_UNIT_PRICES_SQL})
             select price.currency, sum(cast(round(p.desired_value * price.unit_price, 0) as bigint))
             from marts.fct_meter_push_input p join price using (stripe_customer_id, meter_id)
             group by 1 order by 1""",
     )
     not_estimated = _one(
         con,
-        f"""with price as ({_SUBSCRIBED_PER_UNIT_PRICE})
+        f"""with price as ({SUBSCRIBED_PER_UNIT_PRICES_SQL})
             select count(*) from marts.fct_meter_push_input p
             where desired_value <> 0 and not exists (select 1 from price where price.stripe_customer_id = p.stripe_customer_id and price.meter_id = p.meter_id)""",
     )[0]

@@ -33,7 +33,7 @@ import duckdb
 import pandas as pd
 import stripe
 
-from dagster_project.push.amounts import amount_at_stake, per_unit_prices
+from dagster_project.push.amounts import amount_at_stake, subscribed_per_unit_prices
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def plan_intents(
         """
     ).fetchall()
     oldest_allowed = now - STRIPE_MAX_EVENT_AGE + WINDOW_SAFETY_MARGIN
-    prices = per_unit_prices(con)
+    prices = subscribed_per_unit_prices(con)
     intents = []
     for (key, customer, meter, day, desired, delivered, unresolved, last_seq, cust_key, value_key) in rows:
         report.desired_units += int(desired)
@@ -196,7 +196,7 @@ def plan_intents(
             # Stripe would refuse it: not sent, reported with what it is worth.
             report.out_of_window_keys += 1
             report.out_of_window_units += delta
-            currency, unit_price = prices.get(meter, (None, None))
+            currency, unit_price = prices.get((customer, meter), (None, None))
             worth = f", {amount_at_stake(delta, unit_price)} {currency} minor units" if unit_price is not None else ""
             report.out_of_window_details.append(f"{customer} {meter} {day}: {delta} units{worth}")
             continue

@@ -4,8 +4,8 @@ For every (Stripe customer, meter) the warehouse has desired totals for, the met
 summaries are read per UTC day (``value_grouping_window=day``) over the days Stripe still
 accepts corrections for, and compared with ``fct_meter_push_input.desired_value``. Each
 difference is a row of ``push.usage_reconciliation`` (one snapshot per run) naming the customer,
-meter, day, the units at stake and, where the meter's price is per-unit, the amount at stake in
-minor units.
+meter, day, the units at stake and, where the customer's subscription prices the meter per
+unit, the amount at stake in that price's minor units.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from decimal import Decimal
 import duckdb
 import stripe
 
-from dagster_project.push.amounts import amount_at_stake, per_unit_prices
+from dagster_project.push.amounts import amount_at_stake, subscribed_per_unit_prices
 from dagster_project.push.meter_push import STRIPE_MAX_EVENT_AGE
 
 RECONCILIATION_DDL = """
@@ -131,7 +131,7 @@ def reconcile_usage(
         """,
         [first_allowed],
     ).fetchall()
-    prices = per_unit_prices(con)
+    prices = subscribed_per_unit_prices(con)
     by_pair: dict[tuple[str, str, str], dict[date, Decimal]] = {}
     for customer, meter, meter_id, day, value in desired:
         by_pair.setdefault((customer, meter, meter_id), {})[day] = Decimal(value)
@@ -148,7 +148,7 @@ def reconcile_usage(
             days_compared += 1
             w, s = wanted.get(day, Decimal(0)), in_stripe.get(day, Decimal(0))
             if w != s:
-                currency, unit_price = prices.get(meter, (None, None))
+                currency, unit_price = prices.get((customer, meter), (None, None))
                 amount = None
                 if unit_price is not None:
                     amount = amount_at_stake(w - s, unit_price)
