@@ -147,6 +147,76 @@ def test_unresolved_intent_is_resent_with_same_identifier_and_counted_once(home,
     assert push(home, stripe_sdk).calls == 0
 
 
+def crashed_run_with_unresolved_intent(home, value):
+    """A run that committed its intent for (a, D1) and died before recording any outcome."""
+    from dagster_project.push.meter_push import ensure_push_schema
+
+    with connect(home.warehouse_path) as con:
+        ensure_push_schema(con)
+        [intent] = plan_intents(con, datetime.now(UTC), PushReport())
+        record_intents(con, [intent], run_id="crashed")
+    assert intent.value == value
+    return intent
+
+
+def send_as_the_crashed_run_did(stripe_sdk, intent, customer):
+    stripe_sdk.v1.billing.meter_events.create(
+        {"event_name": "api_requests", "identifier": intent.identifier, "timestamp": intent.event_timestamp,
+         "payload": {"stripe_customer_id": customer, "value": str(intent.value)}},
+        options={"idempotency_key": intent.identifier},
+    )
+
+
+def rerun_a_day_later(home, stripe_sdk, emulator):
+    """The rerun comes 25 hours later: past Stripe's identifier window, on both clocks."""
+    from tests.emulator.conftest import control
+
+    control(emulator, "POST", "clock", {"advance_seconds": 25 * 3600})
+    with connect(home.warehouse_path) as con:
+        return push_meter_events(con, stripe_sdk, now=datetime.now(UTC) + timedelta(hours=25))
+
+
+def test_stale_unresolved_intent_that_landed_is_confirmed_not_resent(home, stripe_sdk, stripe_setup, emulator):
+    meters, (a, _) = stripe_setup
+    set_desired(home, [(a, D1, 9)])
+    intent = crashed_run_with_unresolved_intent(home, 9)
+    send_as_the_crashed_run_did(stripe_sdk, intent, a)  # it landed; its answer was lost
+    report = rerun_a_day_later(home, stripe_sdk, emulator)
+    # Resending under the same identifier would now be counted again (the window is over).
+    assert (report.stale_confirmed, report.stale_lost, report.calls, report.new_intents) == (1, 0, 0, 0)
+    assert stripe_totals(stripe_sdk, meters, [a]) == {(a, "api_requests"): 9}
+    assert push(home, stripe_sdk).calls == 0
+
+
+def test_stale_unresolved_intent_that_never_landed_is_replanned_under_a_new_identifier(
+    home, stripe_sdk, stripe_setup, emulator
+):
+    meters, (a, _) = stripe_setup
+    set_desired(home, [(a, D1, 9)])
+    intent = crashed_run_with_unresolved_intent(home, 9)  # died before calling Stripe
+    report = rerun_a_day_later(home, stripe_sdk, emulator)
+    assert (report.stale_confirmed, report.stale_lost, report.new_intents, report.delivered) == (0, 1, 1, 1)
+    (_, _, seq1, v1, id1), (_, _, seq2, v2, id2) = intents(home)
+    assert (id1, seq1, seq2, v2) == (intent.identifier, 1, 2, 9) and id2 != id1
+    assert stripe_totals(stripe_sdk, meters, [a]) == {(a, "api_requests"): 9}
+
+
+def test_stale_unresolved_intent_with_an_ambiguous_stripe_total_is_held(home, stripe_sdk, stripe_setup, emulator):
+    meters, (a, _) = stripe_setup
+    set_desired(home, [(a, D1, 9)])
+    intent = crashed_run_with_unresolved_intent(home, 9)
+    # Someone else sent 2 units for that day: Stripe holds neither 0 nor 9.
+    stripe_sdk.v1.billing.meter_events.create(
+        {"event_name": "api_requests", "timestamp": intent.event_timestamp,
+         "payload": {"stripe_customer_id": a, "value": "2"}}
+    )
+    report = rerun_a_day_later(home, stripe_sdk, emulator)
+    assert (report.calls, report.new_intents, report.unresolved) == (0, 0, 1)
+    [detail] = report.stale_held_details
+    assert detail.startswith(f"{a} api_requests {D1}: Stripe holds 2; the push log says 0 delivered + 9 unresolved")
+    assert stripe_totals(stripe_sdk, meters, [a]) == {(a, "api_requests"): 2}
+
+
 def test_usage_outside_stripes_window_is_reported_not_sent(home, stripe_sdk, stripe_setup):
     meters, (a, _) = stripe_setup
     set_desired(home, [(a, TODAY - timedelta(days=40), 3), (a, D1, 2)])

@@ -55,6 +55,8 @@ def stripe_meter_events(
             "rejected": MetadataValue.int(report.rejected),
             "unresolved": MetadataValue.int(report.unresolved),
             "out_of_window_units": MetadataValue.int(report.out_of_window_units),
+            "stale_intents_confirmed_in_stripe": MetadataValue.int(report.stale_confirmed),
+            "stale_intents_lost_and_replanned": MetadataValue.int(report.stale_lost),
             # The whole push log after this run: pushed / pending (outcome unknown) / failed.
             **{name: MetadataValue.int(value) for name, value in outbox.items()},
         }
@@ -67,6 +69,9 @@ def stripe_meter_events(
             "units_outstanding": MetadataValue.int(outstanding),
             "rejected": MetadataValue.md("\n".join(f"- {d}" for d in report.rejected_details) or "none"),
             "unresolved_intents": MetadataValue.int(report.unresolved),
+            "held_after_identifier_window": MetadataValue.md(
+                "\n".join(f"- {d}" for d in report.stale_held_details[:50]) or "none"
+            ),
             "out_of_window_units": MetadataValue.int(report.out_of_window_units),
             "out_of_window": MetadataValue.md(
                 "\n".join(f"- {d}" for d in report.out_of_window_details[:50]) or "none"

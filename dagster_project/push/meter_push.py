@@ -12,7 +12,9 @@ The push log (outbox) lives in the warehouse and is append-only:
 
 An intent without an outcome is *unresolved*: the call may or may not have reached Stripe. A
 rerun resends it with the same identifier and key, so Stripe replays or refuses the duplicate;
-it is never sent under a new identifier. The delta for a (customer, meter, day) is
+it is never sent under a new identifier. That holds only inside Stripe's identifier window
+(at least 24 hours): an intent unresolved for longer is settled by reading Stripe back instead
+(``stale_intents``), recorded ``delivered`` or ``lost`` (its units re-planned), or held. The delta for a (customer, meter, day) is
 ``desired - delivered - unresolved``: late usage is pushed as the difference under a new
 identifier, and a downward correction as a negative event (Stripe's documented way to correct
 over-reported usage).
@@ -34,6 +36,7 @@ import pandas as pd
 import stripe
 
 from dagster_project.push.amounts import amount_at_stake, subscribed_per_unit_prices
+from dagster_project.push.stale_intents import resolve_stale_intents
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ create table if not exists push.meter_event_intents (
 );
 create table if not exists push.meter_event_outcomes (
     identifier   varchar not null,
-    outcome      varchar not null,  -- delivered | rejected
+    outcome      varchar not null,  -- delivered | rejected | lost (not in Stripe when read back)
     http_status  integer,
     detail       varchar,
     recorded_at  timestamp not null,
@@ -93,7 +96,7 @@ class Intent:
 @dataclass(frozen=True)
 class Outcome:
     identifier: str
-    outcome: str | None  # delivered | rejected | None (still unresolved: retry later)
+    outcome: str | None  # delivered | rejected | lost | None (still unresolved: retry later)
     http_status: int | None
     detail: str
 
@@ -114,6 +117,9 @@ class PushReport:
     out_of_window_units: int = 0
     out_of_window_details: list[str] = field(default_factory=list)
     rejected_details: list[str] = field(default_factory=list)
+    stale_confirmed: int = 0  # unresolved past the identifier window, found in Stripe
+    stale_lost: int = 0  # ... not found in Stripe: re-planned under a new identifier
+    stale_held_details: list[str] = field(default_factory=list)  # ... ambiguous: held for a person
 
 
 @dataclass(frozen=True)
@@ -317,8 +323,12 @@ def push_meter_events(
     ensure_push_schema(con)
     now = now or datetime.now(UTC)
     report = PushReport()
-    # First finish what an earlier (possibly crashed) run started, under the same identifiers.
-    resend = unresolved_intents(con)
+    # Intents unresolved for longer than Stripe's identifier window: read back, not resent.
+    stale = resolve_stale_intents(con, client, now, run_id)
+    report.stale_confirmed, report.stale_lost = stale.confirmed, stale.lost
+    report.stale_held_details = stale.held_details
+    # Then finish what an earlier (possibly crashed) run started, under the same identifiers.
+    resend = [i for i in unresolved_intents(con) if i.identifier not in stale.held_identifiers]
     report.resent_unresolved = len(resend)
     new = plan_intents(con, now, report)
     record_intents(con, new, run_id)  # committed before any call
@@ -338,6 +348,7 @@ def push_meter_events(
             )
         else:
             report.unresolved += 1
+    report.unresolved += len(stale.held_identifiers)
     return report
 
 

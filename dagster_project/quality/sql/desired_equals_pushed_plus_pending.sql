@@ -1,6 +1,6 @@
 -- Conservation: for every (customer, meter, day) the warehouse wants in Stripe,
 --   desired = pushed (delivered) + pending (sent, outcome unknown) + failed (last attempt
---             rejected by Stripe) + held (older than Stripe's 35-day window, not sent).
+--             rejected by Stripe, or lost: not in Stripe when read back) + held (older than Stripe's 35-day window, not sent).
 -- A row here is usage that is neither in Stripe nor on its way nor explained: a push bug.
 with desired as (
     select push_key, stripe_customer_id, meter_event_name, usage_date, desired_value
@@ -35,7 +35,7 @@ balanced as (
         d.desired_value as desired,
         coalesce(l.pushed, 0) as pushed,
         coalesce(l.pending, 0) as pending,
-        case when l.last_outcome = 'rejected' then l.last_value else 0 end as failed,
+        case when l.last_outcome in ('rejected', 'lost') then l.last_value else 0 end as failed,
         case when cast(d.usage_date as timestamp) < now()::timestamp - interval 35 days + interval 1 hour
              then d.desired_value - coalesce(l.pushed, 0) - coalesce(l.pending, 0) else 0 end as held
     from desired d
