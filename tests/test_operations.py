@@ -45,6 +45,12 @@ MONEY_TABLES = {
     "push_input": "select * from marts.fct_meter_push_input order by push_key",
     "intents": "select identifier, value from push.meter_event_intents order by identifier",
     "outcomes": "select identifier, outcome from push.meter_event_outcomes order by identifier",
+    # What the accepted usage is worth: rated lines, the invoice preview, the usage ledger.
+    "rated_usage": "select rated_line_id, quantity, amount from marts.fct_rated_usage order by rated_line_id",
+    "invoice_preview": "select invoice_preview_line_id, amount, invoice_total from marts.fct_invoice_preview "
+    "order by invoice_preview_line_id",
+    "usage_ledger": "select entry_id, account, amount from marts.fct_ledger_entries "
+    "where transaction_type = 'usage_accrual' order by entry_id",
     "other_files": "select source_file, lines_landed, accepted, duplicates, quarantined from marts.fct_landing_file_accounting "
     "where source_file not like '%hostile%' order by source_file",
 }
@@ -251,6 +257,7 @@ def test_hostile_file_every_line_accounted_for_with_its_reason(ops):
 def test_hostile_file_changes_nothing_else_and_sends_nothing(ops):
     before, after = ops["after_backfill"], ops["after_hostile"]
     for table in MONEY_TABLES:
+        assert before[table], table  # a comparison of two empty tables would prove nothing
         assert after[table] == before[table], table
     assert ops["stripe_after_hostile"] == ops["stripe_after_backfill"]
     # Held usage only grew by the hostile lines that are valid events of unknown customers.
