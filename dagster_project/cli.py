@@ -70,14 +70,20 @@ def cmd_push(args: argparse.Namespace) -> int:
     from dagster_project.warehouse import connect
 
     settings = get_settings()
-    config = PushConfig(concurrency=args.concurrency)
+    config = PushConfig(
+        api=args.api,
+        concurrency=args.concurrency,
+        batch_size=args.batch_size,
+        stream_requests_per_second=args.stream_rate,
+    )
     with stripe_client(settings.emulator_state_dir) as client, connect(settings.warehouse_path) as con:
         report = push_meter_events(con, client, config=config)
     print(
         f"push: {report.new_intents} new intents, {report.resent_unresolved} resent, "
         f"{report.delivered} delivered ({report.already_in_stripe} already in Stripe), "
         f"{report.rejected} rejected, {report.unresolved} unresolved, "
-        f"{report.out_of_window_units} units outside Stripe's window"
+        f"{report.out_of_window_units} units outside Stripe's window; "
+        f"{report.requests} {report.api} requests, {report.sessions_created} sessions"
     )
     return 0 if report.rejected == 0 and report.unresolved == 0 else 1
 
@@ -144,7 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(func=cmd_run)
 
     push = sub.add_parser("push", help="push the warehouse's desired meter totals to Stripe now")
-    push.add_argument("--concurrency", type=int, default=4)
+    push.add_argument("--api", choices=["stream", "v1"], default="stream",
+                      help="stream: v2 meter event stream, up to 100 events a request (default); "
+                      "v1: one request per meter event")
+    push.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    push.add_argument("--batch-size", type=int, default=100, help="events per stream request (1-100)")
+    push.add_argument("--stream-rate", type=float, default=20.0,
+                      help="stream requests per second, paced on our side (Stripe test mode: 25/s "
+                      "basic limit; live: 10,000/s; 0 = unpaced)")
     push.set_defaults(func=cmd_push)
 
     explain = sub.add_parser(

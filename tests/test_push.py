@@ -264,3 +264,91 @@ def test_out_of_window_usage_is_worth_its_customers_price(home, stripe_sdk, stri
         f"{a} api_requests {old}: 3 units, 8 usd minor units",  # 7.5 -> 8, half up
         f"{b} api_requests {old}: 3 units, 9 jpy minor units",
     ])
+
+
+# -- the v2 meter event stream (the default push) ---------------------------------------------------
+
+
+def stream_requests(emulator):
+    journal = emulator.journal()
+    return (
+        [e for e in journal if e["path"] == "/v2/billing/meter_event_stream"],
+        [e for e in journal if e["path"] == "/v2/billing/meter_event_session"],
+        [e for e in journal if e["path"] == "/v1/billing/meter_events"],
+    )
+
+
+def test_default_push_batches_up_to_100_events_per_stream_request(home, emulator, stripe_sdk, stripe_setup):
+    from dagster_project.push.stream_sender import ACCEPTED_DETAIL
+
+    meters, _ = stripe_setup
+    customers = [stripe_sdk.v1.customers.create({"metadata": {"customer_id": f"s{i}"}}).id for i in range(8)]
+    days = [TODAY - timedelta(days=d) for d in range(1, 31)]
+    set_desired(home, [(c, d, 1 + i) for c in customers for i, d in enumerate(days)])  # 240 totals
+    report = push(home, stripe_sdk)
+    assert (report.api, report.delivered, report.unresolved, report.requests, report.sessions_created) == (
+        "stream", 240, 0, 3, 1)
+    stream, sessions, v1 = stream_requests(emulator)
+    assert sorted(len(e["params"]["events"]) for e in stream) == [40, 100, 100] and len(sessions) == 1 and not v1
+    assert stripe_totals(stripe_sdk, meters, customers) == {(c, "api_requests"): sum(range(1, 31)) for c in customers}
+    with connect(home.warehouse_path, read_only=True) as con:
+        details = con.execute("select distinct outcome, http_status, detail from push.meter_event_outcomes").fetchall()
+    assert details == [("delivered", 200, ACCEPTED_DETAIL)]
+    assert push(home, stripe_sdk).requests == 0
+
+
+def test_a_session_that_expires_mid_push_is_renewed_and_the_batch_resent(home, emulator, stripe_sdk, stripe_setup):
+    meters, (a, b) = stripe_setup
+    set_desired(home, [(a, D1, 10), (b, D2, 4)])
+    emulator.queue_faults(expire_session=1)
+    report = push(home, stripe_sdk)
+    assert (report.delivered, report.unresolved, report.sessions_created, report.sessions_expired) == (2, 0, 2, 1)
+    assert stripe_totals(stripe_sdk, meters, [a, b]) == {(a, "api_requests"): 10, (b, "api_requests"): 4}
+
+
+def test_session_is_renewed_before_its_lifetime_runs_out(home, emulator, stripe_sdk, stripe_setup):
+    from dagster_project.push.meter_push import PushConfig
+
+    meters, (a, _) = stripe_setup
+    # Sessions shorter than the renewal margin: every request needs a fresh one, and no request
+    # may go out on a token about to expire (so Stripe never has to answer 401).
+    emulator.configure(meter_event_session_ttl_seconds=30)
+    set_desired(home, [(a, TODAY - timedelta(days=d), d) for d in range(1, 11)])
+    with connect(home.warehouse_path) as con:
+        report = push_meter_events(con, stripe_sdk, config=PushConfig(batch_size=3))
+    assert (report.requests, report.sessions_created, report.sessions_expired) == (4, 4, 0)
+    assert stripe_totals(stripe_sdk, meters, [a]) == {(a, "api_requests"): sum(range(1, 11))}
+
+
+def test_an_event_the_stream_accepts_then_drops_is_caught_by_reconciliation(home, stripe_sdk, stripe_setup, emulator):
+    """Stream validation is asynchronous: a 2xx is 'accepted', and the read-back confirms it."""
+    from dagster_project.push.reconcile import reconcile_usage
+
+    meters, (a, _) = stripe_setup
+    set_desired(home, [(a, D1, 10)], meter_id=meters["api_requests"])
+    with connect(home.warehouse_path) as con:
+        con.execute("create schema if not exists staging")
+        con.execute(
+            "create or replace table staging.stg_stripe__billing_meters as "
+            "select ? as meter_id, 'api_requests' as event_name", [meters["api_requests"]]
+        )
+    stripe_sdk.v1.billing.meters.deactivate(meters["api_requests"])  # Stripe will drop the event
+    report = push(home, stripe_sdk)
+    assert (report.delivered, report.rejected, report.unresolved) == (1, 0, 0)
+    assert [e["code"] for e in emulator.meter_event_errors()] == ["archived_meter"]
+    with connect(home.warehouse_path) as con:
+        [diff] = reconcile_usage(con, stripe_sdk).differences
+    assert (diff.stripe_customer_id, diff.usage_date, diff.warehouse_units, diff.stripe_units) == (a, D1, 10, 0)
+
+
+def test_v1_push_remains_available(home, emulator, stripe_sdk, stripe_setup):
+    from dagster_project.push.meter_push import PushConfig
+
+    meters, (a, b) = stripe_setup
+    set_desired(home, [(a, D1, 10), (b, D1, 7)])
+    with connect(home.warehouse_path) as con:
+        report = push_meter_events(con, stripe_sdk, config=PushConfig(api="v1"))
+    assert (report.api, report.delivered, report.requests) == ("v1", 2, 2)
+    stream, sessions, v1 = stream_requests(emulator)
+    assert (len(stream), len(sessions), len(v1)) == (0, 0, 2)
+    assert stripe_totals(stripe_sdk, meters, [a, b]) == {(a, "api_requests"): 10, (b, "api_requests"): 7}

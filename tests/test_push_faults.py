@@ -1,5 +1,8 @@
-"""Exactly once under crashes and faults: a real push process is SIGKILLed at many points of a
-push of 1,250 meter events and rerun; Stripe must end with exactly the warehouse's totals."""
+"""Exactly once under crashes and faults, on the v2 meter event stream (the default push): a real
+push process is SIGKILLed at many points of a push of 1,250 meter events (creating its session,
+before and after Stripe records a batch) and rerun; Stripe must end with exactly the
+warehouse's totals. Then the same under high rates of 429s, 500s, lost responses, slow
+responses and sessions expiring mid-push."""
 
 import os
 import random
@@ -17,7 +20,8 @@ from dagster_project.warehouse import connect
 
 CUSTOMERS, DAYS = 50, 25  # 1,250 customer-meter-day totals
 TODAY = datetime.now(UTC).date()
-METER_EVENTS_PATH = "/v1/billing/meter_events"
+STREAM_PATH = "/v2/billing/meter_event_stream"
+SESSION_PATH = "/v2/billing/meter_event_session"
 
 
 @pytest.fixture
@@ -61,8 +65,9 @@ def stripe_per_day(client, meter_id, customers, days):
 
 
 class Killer:
-    """Wraps the emulator's request handling: SIGKILLs the push process at the n-th meter event
-    of a run, either before Stripe records it or after (the response is then never read)."""
+    """Wraps the emulator's request handling: SIGKILLs the push process at the n-th request of a
+    run to ``path`` (a stream batch, or the session), either before Stripe handles it or after
+    (Stripe has recorded it; the response is never read)."""
 
     def __init__(self, emulator):
         self.emulator = emulator.emulator
@@ -70,15 +75,15 @@ class Killer:
         self.emulator.handle = self.handle
         self.lock = threading.Lock()
         self.proc = None
-        self.kill_at, self.phase, self.seen = None, None, 0
+        self.path, self.kill_at, self.phase, self.seen = None, None, None, 0
         self.committed_then_killed = 0
 
-    def arm(self, proc, kill_at, phase):
+    def arm(self, proc, path, kill_at, phase):
         with self.lock:
-            self.proc, self.kill_at, self.phase, self.seen = proc, kill_at, phase, 0
+            self.proc, self.path, self.kill_at, self.phase, self.seen = proc, path, kill_at, phase, 0
 
     def handle(self, request):
-        if request.method != "POST" or request.path != METER_EVENTS_PATH:
+        if request.method != "POST" or request.path != self.path:
             return self.original(request)
         with self.lock:
             self.seen += 1
@@ -98,34 +103,44 @@ class Killer:
         return Response(status=0, body=b"", headers={}, drop=True)
 
 
-def push_process(home, emulator, concurrency=4):
+def push_process(home, emulator, concurrency=4, batch_size=100):
     env = os.environ | {"TOLLGATE_HOME": str(home.home), "STRIPE_API_BASE": emulator.url}
     return subprocess.Popen(
-        [sys.executable, "-m", "dagster_project.cli", "push", "--concurrency", str(concurrency)],
+        [sys.executable, "-m", "dagster_project.cli", "push", "--concurrency", str(concurrency),
+         "--batch-size", str(batch_size)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
 
-# (meter event of the run at which the process dies, before or after Stripe records it)
+# (request of the run at which the process dies, to which path, before or after Stripe handles
+# it, events per stream request). Full batches of 100 first (13 requests a run), then batches of
+# 5 so the kills land at many more points of the push. Each run resolves at most the requests
+# before its kill, so every kill point below is reached whatever the outcome flushes did.
 KILL_POINTS = [
-    (1, "before"), (1, "after"), (2, "after"), (97, "after"), (211, "before"),
-    (333, "after"), (150, "before"), (120, "after"), (64, "after"),
+    (1, SESSION_PATH, "before", 100), (1, SESSION_PATH, "after", 100),
+    (1, STREAM_PATH, "before", 100), (1, STREAM_PATH, "after", 100), (3, STREAM_PATH, "after", 100),
+    (30, STREAM_PATH, "after", 5), (41, STREAM_PATH, "before", 5), (17, STREAM_PATH, "after", 5),
+    (25, STREAM_PATH, "after", 5), (9, STREAM_PATH, "after", 5),
 ]
 
 
 def test_sigkill_at_many_points_then_rerun_leaves_stripe_exact(home, emulator, stripe_sdk, warehouse_totals):
     meter_id, customers, days, desired = warehouse_totals
     killer = Killer(emulator)
-    for kill_at, phase in KILL_POINTS:
-        proc = push_process(home, emulator)
-        killer.arm(proc, kill_at, phase)
+    for kill_at, path, phase, batch_size in KILL_POINTS:
+        proc = push_process(home, emulator, batch_size=batch_size)
+        killer.arm(proc, path, kill_at, phase)
         out, _ = proc.communicate(timeout=300)
-        assert proc.returncode == -signal.SIGKILL, f"not killed at {kill_at} {phase}: {out[-2000:]}"
-    killer.arm(None, None, None)
+        assert proc.returncode == -signal.SIGKILL, f"not killed at {kill_at} {path} {phase}: {out[-2000:]}"
+    killer.arm(None, None, None, None)
     final = push_process(home, emulator)
     out, _ = final.communicate(timeout=300)
     assert final.returncode == 0, out[-3000:]
-    assert killer.committed_then_killed == sum(p == "after" for _, p in KILL_POINTS)
+    assert killer.committed_then_killed == sum(p == "after" for _, _, p, _ in KILL_POINTS)
+    # Batches Stripe recorded before a kill were sent again by the next run: the stream dropped
+    # those identifiers instead of counting them twice.
+    assert emulator.stream_counters()["stream_duplicate_identifiers_ignored"] > 0
+    assert {e.api for e in emulator.emulator.store.meter_events()} == {"stream"}
 
     assert stripe_per_day(stripe_sdk, meter_id, customers, days) == desired
     with connect(home.warehouse_path, read_only=True) as con:
@@ -146,27 +161,34 @@ def test_high_fault_rates_still_land_exactly_once(home, emulator, stripe_sdk, wa
     emulator.configure(
         fault_seed=7,
         rate_limit_rate=0.15,  # 429, not stored, SDK does not retry it: our backoff does
-        error_500_rate=0.10,  # stored under the key and replayed: needs a new key, same identifier
-        drop_after_commit_rate=0.10,  # recorded, response lost: the SDK's retry gets the replay
+        error_500_rate=0.10,  # the SDK retries under the same key, then our backoff: same identifiers
+        drop_after_commit_rate=0.10,  # recorded, response lost: the resend is dropped as a duplicate
         slow_rate=0.05,
         slow_seconds=0.05,
+        expire_session_rate=0.05,  # 401 temporary_session_expired: a new session, same batch
     )
-    config = PushConfig(max_attempts=8, backoff_base_seconds=0.01, backoff_cap_seconds=0.05, concurrency=8)
+    # Batches of 10 give 125 stream requests a run, so the rates above fire many times.
+    config = PushConfig(max_attempts=8, backoff_base_seconds=0.01, backoff_cap_seconds=0.05,
+                        concurrency=8, batch_size=10, stream_requests_per_second=0)
     reports = []
     for _ in range(3):  # a rerun finishes what a run left unresolved; no double count either way
         with connect(home.warehouse_path) as con:
             reports.append(push_meter_events(con, stripe_sdk_with_retries(emulator), config=config))
         if reports[-1].unresolved == 0:
             break
-    emulator.configure(rate_limit_rate=0.0, error_500_rate=0.0, drop_after_commit_rate=0.0, slow_rate=0.0)
+    emulator.configure(rate_limit_rate=0.0, error_500_rate=0.0, drop_after_commit_rate=0.0, slow_rate=0.0,
+                       expire_session_rate=0.0)
     assert reports[-1].unresolved == 0 and all(r.rejected == 0 for r in reports)
     assert stripe_per_day(stripe_sdk, meter_id, customers, days) == desired
-    journal = emulator.journal()
     statuses = defaultdict(int)
-    for entry in journal:
-        if entry.get("path") == METER_EVENTS_PATH:
+    for entry in emulator.journal():
+        if entry.get("path") == STREAM_PATH:
             statuses[entry.get("status")] += 1
-    assert statuses[429] > 50 and statuses[500] > 50, dict(statuses)  # the faults really happened
+    dropped = sum(e.get("dropped", False) for e in emulator.journal() if e.get("path") == STREAM_PATH)
+    # The faults really happened.
+    assert statuses[429] > 10 and statuses[500] > 10 and statuses[401] > 0 and dropped > 5, dict(statuses)
+    assert sum(r.sessions_created for r in reports) > len(reports)  # renewed after expiry
+    assert emulator.stream_counters()["stream_duplicate_identifiers_ignored"] > 0
 
 
 def stripe_sdk_with_retries(emulator):

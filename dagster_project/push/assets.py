@@ -57,6 +57,11 @@ def stripe_meter_events(
             "out_of_window_units": MetadataValue.int(report.out_of_window_units),
             "stale_intents_confirmed_in_stripe": MetadataValue.int(report.stale_confirmed),
             "stale_intents_lost_and_replanned": MetadataValue.int(report.stale_lost),
+            # How it went out: the API, requests that carried events, meter event sessions (no token).
+            "send_api": MetadataValue.text(report.api),
+            "requests": MetadataValue.int(report.requests),
+            "meter_event_sessions_created": MetadataValue.int(report.sessions_created),
+            "rate_limited_requests": MetadataValue.int(report.rate_limited),
             # The whole push log after this run: pushed / pending (outcome unknown) / failed.
             **{name: MetadataValue.int(value) for name, value in outbox.items()},
         }

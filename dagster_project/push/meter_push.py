@@ -4,11 +4,20 @@ The push log (outbox) lives in the warehouse and is append-only:
 
 * ``push.meter_event_intents``: one row per meter event we mean to send, written and committed
   *before* the call. Its ``identifier`` is derived from (push_key, sequence number), so a rerun
-  that recomputes the same intent derives the same identifier; it is also the Idempotency-Key
-  (with a suffix after a 5xx, which Stripe would otherwise replay from its idempotency store).
+  that recomputes the same intent derives the same identifier.
 * ``push.meter_event_outcomes``: one row per definitive result, written after the call:
-  ``delivered`` (Stripe holds the event, including "an event already exists with identifier"),
-  or ``rejected`` (Stripe refused it for good; a failed check reports it).
+  ``delivered`` (Stripe accepted or holds the event), or ``rejected`` (Stripe refused it for
+  good; a failed check reports it).
+
+Two ways to send (``PushConfig.api``):
+
+* ``"stream"`` (the default): Stripe's v2 meter event stream, up to 100 events per request on a
+  session token (``stream_sender.py``). Stripe validates stream events asynchronously and drops
+  an identifier it already holds without an error, so ``delivered`` means "accepted"; the
+  reconciliation read-back of event summaries confirms each one counted.
+* ``"v1"``: one ``POST /v1/billing/meter_events`` per event; the identifier is also the
+  Idempotency-Key (with a suffix after a 5xx, which Stripe would otherwise replay), and Stripe's
+  "an event already exists with identifier" means an earlier attempt got through.
 
 An intent without an outcome is *unresolved*: the call may or may not have reached Stripe. A
 rerun resends it with the same identifier and key, so Stripe replays or refuses the duplicate;
@@ -24,10 +33,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -36,7 +44,9 @@ import pandas as pd
 import stripe
 
 from dagster_project.push.amounts import amount_at_stake, subscribed_per_unit_prices
+from dagster_project.push.retry_policy import backoff_seconds, describe, should_retry_header
 from dagster_project.push.stale_intents import resolve_stale_intents
+from dagster_project.push.stream_sender import STREAM_MAX_EVENTS, StreamSender
 
 log = logging.getLogger(__name__)
 
@@ -120,15 +130,37 @@ class PushReport:
     stale_confirmed: int = 0  # unresolved past the identifier window, found in Stripe
     stale_lost: int = 0  # ... not found in Stripe: re-planned under a new identifier
     stale_held_details: list[str] = field(default_factory=list)  # ... ambiguous: held for a person
+    api: str = "stream"
+    requests: int = 0  # HTTP requests that carried meter events (stream: up to 100 each)
+    sessions_created: int = 0
+    sessions_expired: int = 0
+    rate_limited: int = 0
+
+
+SEND_APIS = ("stream", "v1")
 
 
 @dataclass(frozen=True)
 class PushConfig:
-    max_attempts: int = 5  # per intent within one run, on retryable failures
+    api: str = "stream"  # "stream": v2 meter event stream; "v1": one request per meter event
+    max_attempts: int = 5  # per intent (v1) or batch (stream) within one run, on retryable failures
     backoff_base_seconds: float = 0.5
     backoff_cap_seconds: float = 8.0
-    concurrency: int = 4  # parallel (customer, meter) streams; one call at a time per stream
+    # v1: parallel (customer, meter) streams, one call at a time per stream (Stripe's v1 rule).
+    # stream: batches in flight at once.
+    concurrency: int = 4
     outcome_batch: int = 500  # outcomes per push-log write
+    batch_size: int = STREAM_MAX_EVENTS  # events per stream request (Stripe allows up to 100)
+    # Stream requests per second, paced on our side. In test mode and sandboxes Stripe counts
+    # stream calls toward the basic limit of 25/s; 20 leaves room for the rest of the pipeline.
+    # Live mode allows 10,000/s: raise it there (0 = unpaced).
+    stream_requests_per_second: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.api not in SEND_APIS:
+            raise ValueError(f"PushConfig.api must be one of {SEND_APIS}, got {self.api!r}")
+        if not 1 <= self.batch_size <= STREAM_MAX_EVENTS:
+            raise ValueError(f"PushConfig.batch_size must be 1..{STREAM_MAX_EVENTS}, got {self.batch_size}")
 
 
 def ensure_push_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -294,21 +326,21 @@ def send_intent(client: stripe.StripeClient, intent: Intent, config: PushConfig)
         except stripe.InvalidRequestError as e:
             if _is_duplicate_identifier(e):
                 return Outcome(intent.identifier, "delivered", e.http_status, "already in Stripe")
-            return Outcome(intent.identifier, "rejected", e.http_status, _describe(e))
+            return Outcome(intent.identifier, "rejected", e.http_status, describe(e))
         except (stripe.AuthenticationError, stripe.PermissionError, stripe.IdempotencyError) as e:
-            return Outcome(intent.identifier, "rejected", e.http_status, _describe(e))
+            return Outcome(intent.identifier, "rejected", e.http_status, describe(e))
         except stripe.RateLimitError as e:
-            last = Outcome(intent.identifier, None, e.http_status, _describe(e))
-            if _should_retry_header(e) == "false":
+            last = Outcome(intent.identifier, None, e.http_status, describe(e))
+            if should_retry_header(e) == "false":
                 return last  # Stripe says not now: stays unresolved for the next run
         except (stripe.APIConnectionError, stripe.APIError) as e:
             if e.http_status is not None and 400 <= e.http_status < 500 and e.http_status not in (409, 429):
-                return Outcome(intent.identifier, "rejected", e.http_status, _describe(e))
+                return Outcome(intent.identifier, "rejected", e.http_status, describe(e))
             if e.http_status is not None and e.http_status >= 500:
                 key_generation += 1
-            last = Outcome(intent.identifier, None, e.http_status, _describe(e))
+            last = Outcome(intent.identifier, None, e.http_status, describe(e))
         if attempt < config.max_attempts:
-            time.sleep(_backoff(attempt, config))
+            time.sleep(backoff_seconds(attempt, config.backoff_base_seconds, config.backoff_cap_seconds))
     return last
 
 
@@ -322,7 +354,7 @@ def push_meter_events(
 ) -> PushReport:
     ensure_push_schema(con)
     now = now or datetime.now(UTC)
-    report = PushReport()
+    report = PushReport(api=config.api)
     # Intents unresolved for longer than Stripe's identifier window: read back, not resent.
     stale = resolve_stale_intents(con, client, now, run_id)
     report.stale_confirmed, report.stale_lost = stale.confirmed, stale.lost
@@ -333,7 +365,11 @@ def push_meter_events(
     new = plan_intents(con, now, report)
     record_intents(con, new, run_id)  # committed before any call
     report.new_intents = len(new)
-    outcomes = _send_all(con, client, resend + new, config, run_id)
+    if config.api == "stream":
+        outcomes = _send_all_on_stream(con, client, resend + new, config, run_id, report)
+    else:
+        outcomes = _send_all(con, client, resend + new, config, run_id)
+        report.requests = len(outcomes)
     for intent, outcome in outcomes:
         report.calls += 1
         if outcome.outcome == "delivered":
@@ -353,7 +389,7 @@ def push_meter_events(
 
 
 def _send_all(con, client, intents: list[Intent], config: PushConfig, run_id):
-    """One stream per (customer, meter), sent in order; outcomes recorded as they arrive."""
+    """v1: one stream per (customer, meter), sent in order; outcomes recorded as they arrive."""
     streams: dict[tuple[str, str], list[Intent]] = defaultdict(list)
     for intent in intents:
         streams[(intent.stripe_customer_id, intent.meter_event_name)].append(intent)
@@ -387,27 +423,50 @@ def _send_all(con, client, intents: list[Intent], config: PushConfig, run_id):
     return results
 
 
+def _send_all_on_stream(
+    con, client, intents: list[Intent], config: PushConfig, run_id, report: PushReport
+) -> list[tuple[Intent, Outcome]]:
+    """Batches of up to ``batch_size`` on the v2 stream, ``concurrency`` in flight; outcomes
+    recorded as batches finish."""
+    from dagster_project.observe.progress import Progress
+
+    sender = StreamSender(client, config)
+    batches = [intents[i : i + config.batch_size] for i in range(0, len(intents), config.batch_size)]
+    results: list[tuple[Intent, Outcome]] = []
+    unrecorded: list[Outcome] = []
+    last_flush = time.monotonic()
+    progress = Progress("push", len(intents), "meter events", every=5000)
+    delivered = rejected = 0
+    with ThreadPoolExecutor(max_workers=max(1, config.concurrency)) as pool:
+        futures = {pool.submit(sender.send, batch): batch for batch in batches}
+        for future in as_completed(futures):
+            batch, outcomes = futures[future], future.result()
+            results.extend(zip(batch, outcomes, strict=True))
+            unrecorded.extend(outcomes)
+            # Outcomes are written in batches (a DuckDB commit costs milliseconds). One that is
+            # lost to a crash leaves its intent unresolved: the rerun resends the same
+            # identifier, which the stream drops if Stripe already holds it.
+            if len(unrecorded) >= config.outcome_batch or time.monotonic() - last_flush >= 2:
+                record_outcomes(con, unrecorded, run_id)
+                unrecorded, last_flush = [], time.monotonic()
+            delivered += sum(o.outcome == "delivered" for o in outcomes)
+            rejected += sum(o.outcome == "rejected" for o in outcomes)
+            progress.advance(
+                len(outcomes),
+                extra=f"{delivered} delivered, {rejected} rejected, {len(results) - delivered - rejected} pending",
+            )
+    record_outcomes(con, unrecorded, run_id)
+    stats = sender.stats
+    report.requests = stats.requests
+    report.sessions_created = stats.sessions_created
+    report.sessions_expired = stats.sessions_expired
+    report.rate_limited = stats.rate_limited
+    return results
+
+
 def _is_duplicate_identifier(e: stripe.InvalidRequestError) -> bool:
     message = (e.user_message or str(e) or "").lower()
     return "already exists" in message and "identifier" in message
-
-
-def _should_retry_header(e: stripe.StripeError) -> str | None:
-    headers = e.headers or {}
-    for name, value in headers.items():
-        if name.lower() == "stripe-should-retry":
-            return str(value).lower()
-    return None
-
-
-def _describe(e: stripe.StripeError) -> str:
-    # Only Stripe's own message and code: never request headers (they carry the key).
-    return f"{type(e).__name__} {e.http_status} {getattr(e, 'code', None)}: {e.user_message}"
-
-
-def _backoff(attempt: int, config: PushConfig) -> float:
-    ceiling = min(config.backoff_cap_seconds, config.backoff_base_seconds * 2 ** (attempt - 1))
-    return ceiling * (0.5 + random.random() / 2)  # jitter, as Stripe asks
 
 
 def _utcnow() -> datetime:

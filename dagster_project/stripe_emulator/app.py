@@ -1,11 +1,14 @@
 """The request pipeline, in Stripe's order, independent of HTTP:
 
-auth -> rate limits / injected 429 -> (drop before) -> idempotency replay or conflict ->
-injected 500 -> validation + execution (one transaction, stored under the idempotency key)
--> (drop after commit) -> (slow) -> response.
+auth -> rate limits / injected 429 -> (drop before) -> (session expiry, stream only) ->
+idempotency replay or conflict -> injected 500 -> validation + execution (one transaction,
+stored under the idempotency key) -> (drop after commit) -> (slow) -> response.
 
 Validation errors (4xx from a handler) are not stored under the idempotency key; results of
-execution are, including 500s, as Stripe documents.
+execution are, including 500s on v1, as Stripe documents. On v2, a retry under the same key
+completes the work instead of replaying a failure (STRIPE_FACTS.md 1.5), so a v2 500 is not
+stored. The stream authenticates with a meter event session token instead of a secret key, and
+v2 errors use v2's envelope ``{"error": {"type", "code", "message"}}``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dagster_project.stripe_emulator.resources import (
     customers,
     invoice_items,
     invoices,
+    meter_event_stream,
     meter_events,
     meters,
     prices,
@@ -38,7 +42,7 @@ from dagster_project.stripe_emulator.resources import (
 )
 from dagster_project.stripe_emulator.routing import Context, Router
 from dagster_project.stripe_emulator.settings import EmulatorSettings
-from dagster_project.stripe_emulator.store import Store, StoredResponse
+from dagster_project.stripe_emulator.store import MeterEventSession, Store, StoredResponse
 from dagster_project.stripe_emulator.wire import Params, canonical, decode_form
 
 log = logging.getLogger("tollgate.stripe_emulator")
@@ -53,6 +57,7 @@ ROUTER = Router(
     + prices.ROUTES
     + meters.ROUTES
     + meter_events.ROUTES
+    + meter_event_stream.ROUTES
     + subscriptions.ROUTES
     + invoices.ROUTES
     + coupons.ROUTES
@@ -167,29 +172,43 @@ class Emulator:
     ) -> tuple[Response, Roll | None]:
         settings = self.settings
         method, path = request.method.upper(), request.path.rstrip("/") or "/"
+        v2 = path.startswith("/v2/")
+        stream = path == meter_event_stream.STREAM_PATH
 
-        api_key, auth_error = _authenticate(request.headers)
+        def fail(error: StripeError) -> Response:
+            return _error(error, request_id, v2)
+
+        session: MeterEventSession | None = None
+        if stream:
+            session, auth_error = self._authenticate_session(request.headers)
+            api_key = session.api_key if session is not None else ""
+        else:
+            api_key, auth_error = _authenticate(request.headers)
         if auth_error is not None:
-            return _error(auth_error, request_id), None
+            return fail(auth_error), None
 
         try:
             params = self._params(request)
         except StripeError as e:
-            return _error(e, request_id), None
+            return fail(e), None
         entry["params"] = params
 
         matched = ROUTER.match(method, path)
         if matched is None:
-            return _error(unrecognized_url(method, path), request_id), None
+            return fail(unrecognized_url(method, path)), None
         route, args = matched
 
         if not self.rate_limits.allow(method, path, settings):
-            return _rate_limited(request_id, settings, "endpoint-rate"), None
+            return _rate_limited(request_id, settings, "endpoint-rate", v2), None
         roll = self.faults.roll(path, settings)
         if roll.fires("rate_limit"):
-            return _rate_limited(request_id, settings, settings.rate_limit_reason), roll
+            return _rate_limited(request_id, settings, settings.rate_limit_reason, v2), roll
         if roll.fires("drop_before"):
             return Response(0, b"", drop=True), roll
+        if session is not None and roll.fires("expire_session"):
+            # The session's 15 minutes run out now: this and every later use of it gets a 401.
+            self.store.expire_session(session.id, self.clock.now())
+            return fail(meter_event_stream.session_expired()), roll
         slow = roll.fires("slow")
         slow_before = slow and settings.slow_phase == "before_commit"
 
@@ -197,11 +216,10 @@ class Emulator:
         fingerprint = f"{method} {path} {canonical(params)}"
         if key is not None:
             if len(key) > 255:
-                return _error(
-                    invalid("Idempotency-Key must be at most 255 characters long.", None, None),
-                    request_id,
+                return fail(
+                    invalid("Idempotency-Key must be at most 255 characters long.", None, None)
                 ), roll
-            early = self._claim_key(api_key, key, fingerprint, request_id)
+            early = self._claim_key(api_key, key, fingerprint, request_id, v2)
             if early is not None:
                 entry["replayed"] = early.headers.get("Idempotent-Replayed") == "true"
                 return early, roll
@@ -209,21 +227,20 @@ class Emulator:
             if slow_before:
                 time.sleep(settings.slow_seconds)
             if roll.fires("error_500"):
-                response = _error(
+                response = fail(
                     StripeError(
                         500,
                         "An unknown error occurred",
                         type="api_error",
                         headers=_retry_header(settings.error_500_should_retry),
-                    ),
-                    request_id,
+                    )
                 )
-                if key is not None:
+                if key is not None and not v2:
                     with self.store.transaction():
                         self._store_response(api_key, key, fingerprint, response)
                 return response, roll
             response, fresh = self._execute(
-                route.handler, method, path, params, args, request_id, api_key, key, fingerprint
+                route.handler, method, path, params, args, request_id, api_key, key, fingerprint, v2
             )
         finally:
             if key is not None:
@@ -254,7 +271,7 @@ class Emulator:
         return decode_form(request.query)
 
     def _claim_key(
-        self, api_key: str, key: str, fingerprint: str, request_id: str
+        self, api_key: str, key: str, fingerprint: str, request_id: str, v2: bool = False
     ) -> Response | None:
         """A replay, a conflict, or None after marking the key in flight for this request."""
         settings = self.settings
@@ -273,6 +290,7 @@ class Emulator:
                             type="idempotency_error",
                         ),
                         request_id,
+                        v2,
                     )
                 headers = dict(stored.headers)
                 headers["Original-Request"] = headers.get("Request-Id", "")
@@ -292,6 +310,7 @@ class Emulator:
                             code="idempotency_key_in_use",
                         ),
                         request_id,
+                        v2,
                     )
                 self._in_flight.add((api_key, key))
         return None
@@ -307,9 +326,16 @@ class Emulator:
         api_key: str,
         key: str | None,
         fingerprint: str,
+        v2: bool = False,
     ) -> tuple[Response, bool]:
-        """Run the handler in one transaction; store its result under the key. (response, fresh)"""
-        ctx = Context(self.store, self.clock, self.settings, method, path, Params(params), args)
+        """Run the handler in one transaction; store its result under the key. (response, fresh)
+
+        A 500 is stored under the key on v1 only: v2 completes the work on a retry instead."""
+        ctx = Context(
+            self.store, self.clock, self.settings, method, path, Params(params), args,
+            api_key=api_key,
+        )
+        store_failure = key is not None and not v2
         try:
             with self.store.transaction():
                 body = handler(ctx)
@@ -319,20 +345,34 @@ class Emulator:
                     self._store_response(api_key, key, fingerprint, response)
             return response, True
         except StripeError as e:
-            response = _error(e, request_id)
-            if e.status >= 500 and key is not None:
+            response = _error(e, request_id, v2)
+            if e.status >= 500 and store_failure:
                 with self.store.transaction():
                     self._store_response(api_key, key, fingerprint, response)
             return response, False
         except Exception:
             log.exception("stripe emulator: handler failed on %s %s", method, path)
             response = _error(
-                StripeError(500, "An unknown error occurred", type="api_error"), request_id
+                StripeError(500, "An unknown error occurred", type="api_error"), request_id, v2
             )
-            if key is not None:
+            if store_failure:
                 with self.store.transaction():
                     self._store_response(api_key, key, fingerprint, response)
             return response, False
+
+    def _authenticate_session(
+        self, headers: dict[str, str]
+    ) -> tuple[MeterEventSession | None, StripeError | None]:
+        """The stream takes a meter event session token, not a secret key. Anything that is not
+        a live session token (expired, unknown, or a secret key) is Stripe's 401
+        temporary_session_expired: the client's answer is the same, a new session."""
+        token = _bearer(headers)
+        if not token:
+            return None, _missing_key()
+        session = self.store.session_by_token(meter_event_stream.token_digest(token))
+        if session is None or session.expires_at <= self.clock.now():
+            return None, meter_event_stream.session_expired()
+        return session, None
 
     def _store_response(self, api_key: str, key: str, fingerprint: str, response: Response) -> None:
         self.store.store_response(
@@ -388,6 +428,8 @@ class Emulator:
                 if "advance_seconds" in body:
                     self.clock.advance(float(body["advance_seconds"]))
                 return _json(200, {"now": self.clock.now(), "frozen": self.clock.frozen})
+            if name == "meter_event_stream" and method == "GET":
+                return _json(200, self.store.counters())
             if name == "meter_event_errors" and method == "GET":
                 return _json(200, {"object": "list", "data": self.store.meter_event_errors()})
             if name == "meter_events" and method == "GET":
@@ -407,6 +449,7 @@ class Emulator:
                         "received_at": e.received_at,
                         "processed_at": e.processed_at,
                         "cancelled_at": e.cancelled_at,
+                        "api": e.api,
                     }
                     for e in events
                 ]
@@ -427,7 +470,7 @@ class Emulator:
         return {"settings": self.settings.as_dict(), "next": self.faults.queued()}
 
 
-def _authenticate(headers: dict[str, str]) -> tuple[str, StripeError | None]:
+def _bearer(headers: dict[str, str]) -> str:
     auth = headers.get("authorization", "")
     key = ""
     if auth.lower().startswith("bearer "):
@@ -437,13 +480,22 @@ def _authenticate(headers: dict[str, str]) -> tuple[str, StripeError | None]:
             key = base64.b64decode(auth[6:].strip()).decode("utf-8").split(":", 1)[0]
         except ValueError:
             key = ""
+    return key
+
+
+def _missing_key() -> StripeError:
+    return StripeError(
+        401,
+        "You did not provide an API key. You need to provide your API key in the "
+        "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
+        "YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details.",
+    )
+
+
+def _authenticate(headers: dict[str, str]) -> tuple[str, StripeError | None]:
+    key = _bearer(headers)
     if not key:
-        return "", StripeError(
-            401,
-            "You did not provide an API key. You need to provide your API key in the "
-            "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
-            "YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details.",
-        )
+        return "", _missing_key()
     if not key.startswith(ACCEPTED_KEY_PREFIXES):
         shown = key[:8] + "*" * 4 + key[-4:] if len(key) > 12 else "****"
         return "", StripeError(
@@ -459,8 +511,9 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     return Response(status, json.dumps(body).encode("utf-8"), dict(headers or {}))
 
 
-def _error(error: StripeError, request_id: str) -> Response:
-    return _json(error.status, error.body(request_id), error.headers)
+def _error(error: StripeError, request_id: str, v2: bool = False) -> Response:
+    body = error.v2_body() if v2 else error.body(request_id)
+    return _json(error.status, body, error.headers)
 
 
 def _retry_header(value: str) -> dict[str, str]:
@@ -468,15 +521,18 @@ def _retry_header(value: str) -> dict[str, str]:
     return {"Stripe-Should-Retry": value} if value in ("true", "false") else {}
 
 
-def _rate_limited(request_id: str, settings: EmulatorSettings, reason: str) -> Response:
+def _rate_limited(
+    request_id: str, settings: EmulatorSettings, reason: str, v2: bool = False
+) -> Response:
     error = StripeError(
         429,
         "Request rate limit exceeded. Learn more about rate limits here "
         "https://stripe.com/docs/rate-limits.",
+        type="rate_limit" if v2 else "invalid_request_error",
         code="rate_limit",
         headers={
             "Stripe-Rate-Limited-Reason": reason,
             **(_retry_header("true") if settings.rate_limit_should_retry else {}),
         },
     )
-    return _error(error, request_id)
+    return _error(error, request_id, v2)

@@ -38,6 +38,14 @@ class StripeError(Exception):
         return {"error": error}
 
 
+    def v2_body(self) -> dict[str, Any]:
+        """v2's envelope: type, code and message only."""
+        error: dict[str, Any] = {"type": self.type, "message": self.message}
+        if self.code:
+            error["code"] = self.code
+        return {"error": error}
+
+
 def invalid(
     message: str, param: str | None = None, code: str | None = "parameter_invalid"
 ) -> StripeError:

@@ -11,7 +11,9 @@ from typing import Any
 
 from dagster_project.stripe_emulator.settings import EmulatorSettings
 
-FAULT_KINDS = ("rate_limit", "error_500", "slow", "drop_before", "drop_after_commit")
+FAULT_KINDS = (
+    "rate_limit", "error_500", "slow", "drop_before", "drop_after_commit", "expire_session"
+)
 
 
 class Roll:
@@ -39,11 +41,15 @@ class Faults:
     def __init__(self, seed: int) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
+        # Session expiry draws from its own generator: the other kinds' draws (which seeded
+        # tests rely on) stay what they were before the stream existed.
+        self._session_rng = random.Random(f"expire_session/{seed}")
         self._next: Counter[str] = Counter()
 
     def reseed(self, seed: int) -> None:
         with self._lock:
             self._rng = random.Random(seed)
+            self._session_rng = random.Random(f"expire_session/{seed}")
 
     def queue(self, counts: dict[str, int]) -> None:
         with self._lock:
@@ -70,7 +76,8 @@ class Faults:
             return False
 
     def roll(self, path: str, settings: EmulatorSettings) -> Roll:
-        if not settings.fault_path_prefix or not path.startswith(settings.fault_path_prefix):
+        prefixes = [p.strip() for p in settings.fault_path_prefix.split(",") if p.strip()]
+        if not any(path.startswith(prefix) for prefix in prefixes):
             return NO_FAULTS
         rates = {
             "rate_limit": settings.rate_limit_rate,
@@ -81,6 +88,8 @@ class Faults:
         }
         with self._lock:  # always draw every kind, so one rate does not shift the others
             draws = {kind: self._rng.random() < rate for kind, rate in rates.items()}
+            if settings.expire_session_rate > 0:
+                draws["expire_session"] = self._session_rng.random() < settings.expire_session_rate
         return Roll(self, draws)
 
 
@@ -104,7 +113,8 @@ class TokenBucket:
 
 
 class RateLimits:
-    """Requests per second per endpoint class: meter events, other reads, other writes."""
+    """Requests per second per endpoint class: v1 meter events, stream requests, other reads,
+    other writes."""
 
     def __init__(self) -> None:
         self._buckets: dict[str, TokenBucket] = {}
@@ -114,12 +124,15 @@ class RateLimits:
     def endpoint_class(method: str, path: str) -> str:
         if path.startswith("/v1/billing/meter_event"):
             return "meter_events"
+        if path.startswith("/v2/billing/meter_event_stream"):
+            return "meter_event_stream"
         return "read" if method == "GET" else "write"
 
     def allow(self, method: str, path: str, settings: EmulatorSettings) -> bool:
         cls = self.endpoint_class(method, path)
         rate = {
             "meter_events": settings.rate_limit_meter_events_per_second,
+            "meter_event_stream": settings.rate_limit_meter_event_stream_per_second,
             "read": settings.rate_limit_read_per_second,
             "write": settings.rate_limit_write_per_second,
         }[cls]

@@ -25,6 +25,9 @@ class Context:
     args: dict[str, str] = field(default_factory=dict)
     # Extra response headers a handler wants sent (e.g. Stripe-Should-Retry on an error).
     headers: dict[str, str] = field(default_factory=dict)
+    # The account's secret key the request runs under (for a stream request: the key that
+    # created its session). Handlers use it to scope what they create, never to show it.
+    api_key: str = ""
 
     def now(self) -> int:
         return self.clock.now_int()

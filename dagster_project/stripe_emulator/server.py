@@ -10,7 +10,8 @@
 State lives in ``state_dir / "stripe_emulator.sqlite3"`` and survives restarts (``None``: in
 memory). Control endpoints under ``/__emulator/`` (no auth): ``GET /health``,
 ``GET|POST /faults``, ``GET|DELETE /journal``, ``GET|POST /clock``, ``GET /meter_event_errors``,
-``GET /meter_events``.
+``GET /meter_events``, ``GET /meter_event_stream`` (the stream's counters: requests accepted,
+events received, recorded, invalid, duplicate identifiers ignored).
 """
 
 from __future__ import annotations
@@ -199,3 +200,6 @@ class EmulatorServer:
 
     def meter_event_errors(self) -> list[dict[str, Any]]:
         return self.emulator.store.meter_event_errors()
+
+    def stream_counters(self) -> dict[str, int]:
+        return self.emulator.store.counters()

@@ -48,14 +48,20 @@ class EmulatorSettings:
     # Cancelling an event (meter event adjustment) is only possible this long after receipt.
     adjustment_window_seconds: int = 24 * 3600
 
+    # -- v2 meter event stream (shared/STRIPE_FACTS.md 1.5) ---------------------------------------
+    # A meter event session's authentication token is valid for 15 minutes (Stripe's docs).
+    meter_event_session_ttl_seconds: int = 15 * 60
+    # Events per stream request (Stripe's docs: "Supports up to 100 events per request").
+    meter_event_stream_max_events: int = 100
+
     # -- API behaviour ---------------------------------------------------------------------------
     # Unknown parameters -> 400 parameter_unknown, like Stripe.
     reject_unknown_params: bool = True
     # Idempotency keys are kept at least this long (emulator clock).
     idempotency_ttl_seconds: int = 24 * 3600
 
-    # -- faults (apply only to paths starting with fault_path_prefix) -----------------------------
-    fault_path_prefix: str = "/v1/billing/meter_events"
+    # -- faults (apply only to paths starting with one of the comma-separated fault_path_prefix) --
+    fault_path_prefix: str = "/v1/billing/meter_events,/v2/billing/meter_event_stream"
     fault_seed: int = 0
     # 429 before anything else (never stored under the idempotency key).
     rate_limit_rate: float = 0.0
@@ -76,9 +82,15 @@ class EmulatorSettings:
     # result under the idempotency key (the lost-response case).
     drop_before_rate: float = 0.0
     drop_after_commit_rate: float = 0.0
+    # The stream only: the session expires under the request (401 temporary_session_expired), as
+    # if its 15 minutes ran out mid-push; the client must create a new session and resend.
+    expire_session_rate: float = 0.0
 
     # -- real rate limits (token buckets, requests per second; 0 = unlimited) ----------------------
     rate_limit_meter_events_per_second: float = 0.0
+    # Stream requests (each up to 100 events). Stripe: 10,000/s in live mode; in test mode and
+    # sandboxes stream calls count toward the basic limit (25/s), which is what to configure here.
+    rate_limit_meter_event_stream_per_second: float = 0.0
     rate_limit_read_per_second: float = 0.0
     rate_limit_write_per_second: float = 0.0
 
@@ -93,6 +105,7 @@ class EmulatorSettings:
             "slow_rate",
             "drop_before_rate",
             "drop_after_commit_rate",
+            "expire_session_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

@@ -45,7 +45,8 @@ create table if not exists meter_events (
     status text not null,          -- 'ok' counts; 'error' never does
     error_code text,
     cancelled_at real,
-    response text not null          -- the billing.meter_event object returned
+    response text not null,         -- the billing.meter_event object returned
+    api text not null default 'v1'  -- 'v1' (one event per request) or 'stream' (v2, batched)
 );
 create index if not exists meter_events_identifier on meter_events (identifier, received_at);
 create index if not exists meter_events_usage on meter_events (meter_id, customer, timestamp);
@@ -58,6 +59,21 @@ create table if not exists meter_event_errors (
     event_name text,
     identifier text,
     meter_id text
+);
+
+-- v2 meter event sessions. Only a hash of the token is kept: it is a credential.
+create table if not exists meter_event_sessions (
+    id text primary key,
+    token_sha256 text not null unique,
+    api_key text not null,          -- the account's key that created it (idempotency scope)
+    created real not null,
+    expires_at real not null
+);
+
+-- Running counts the stream's asynchronous handling leaves behind (e.g. duplicates ignored).
+create table if not exists counters (
+    name text primary key,
+    value integer not null
 );
 
 create table if not exists idempotency_keys (
@@ -104,6 +120,15 @@ class MeterEvent:
     error_code: str | None
     cancelled_at: float | None
     response: dict[str, Any]
+    api: str = "v1"
+
+
+@dataclass
+class MeterEventSession:
+    id: str
+    api_key: str
+    created: float
+    expires_at: float
 
 
 @dataclass
@@ -132,7 +157,14 @@ class Store:
                 self._conn.execute("pragma journal_mode=wal")
                 self._conn.execute("pragma synchronous=normal")
             self._conn.executescript(_SCHEMA)
+            self._migrate()
         self._depth = 0
+
+    def _migrate(self) -> None:
+        """State written before the stream existed lacks meter_events.api: add it (all v1)."""
+        columns = {r["name"] for r in self._conn.execute("pragma table_info(meter_events)")}
+        if "api" not in columns:
+            self._conn.execute("alter table meter_events add column api text not null default 'v1'")
 
     def close(self) -> None:
         with self.lock:
@@ -231,27 +263,50 @@ class Store:
     # -- meter events -----------------------------------------------------------------------------
 
     def insert_meter_event(self, event: MeterEvent) -> None:
+        self.insert_meter_events([event])
+
+    def insert_meter_events(self, events: list[MeterEvent]) -> None:
         with self.lock:
-            self._conn.execute(
+            self._conn.executemany(
                 """insert into meter_events (event_name, identifier, timestamp, received_at,
                    processed_at, payload, meter_id, customer, value, status, error_code,
-                   cancelled_at, response) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    event.event_name,
-                    event.identifier,
-                    event.timestamp,
-                    event.received_at,
-                    event.processed_at,
-                    json.dumps(event.payload),
-                    event.meter_id,
-                    event.customer,
-                    event.value,
-                    event.status,
-                    event.error_code,
-                    event.cancelled_at,
-                    json.dumps(event.response),
-                ),
+                   cancelled_at, response, api) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    (
+                        event.event_name,
+                        event.identifier,
+                        event.timestamp,
+                        event.received_at,
+                        event.processed_at,
+                        json.dumps(event.payload),
+                        event.meter_id,
+                        event.customer,
+                        event.value,
+                        event.status,
+                        event.error_code,
+                        event.cancelled_at,
+                        json.dumps(event.response),
+                        event.api,
+                    )
+                    for event in events
+                ],
             )
+
+    def identifiers_received_since(self, identifiers: list[str], received_since: float) -> set[str]:
+        """Which of ``identifiers`` already name an event received after ``received_since``."""
+        found: set[str] = set()
+        unique = list(dict.fromkeys(identifiers))
+        with self.lock:
+            for start in range(0, len(unique), 500):  # SQLite caps bound parameters per query
+                chunk = unique[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                fetched = self._conn.execute(
+                    f"select distinct identifier from meter_events where identifier in ({marks})"
+                    " and received_at > ?",
+                    (*chunk, received_since),
+                ).fetchall()
+                found.update(r["identifier"] for r in fetched)
+        return found
 
     def events_with_identifier(self, identifier: str, received_since: float) -> list[MeterEvent]:
         with self.lock:
@@ -320,6 +375,45 @@ class Store:
             fetched = self._conn.execute("select * from meter_event_errors order by seq").fetchall()
         return [dict(r) for r in fetched]
 
+    # -- v2 meter event sessions and counters ------------------------------------------------------
+
+    def insert_session(self, session: MeterEventSession, token_sha256: str) -> None:
+        with self.lock:
+            self._conn.execute(
+                "insert into meter_event_sessions (id, token_sha256, api_key, created, expires_at)"
+                " values (?, ?, ?, ?, ?)",
+                (session.id, token_sha256, session.api_key, session.created, session.expires_at),
+            )
+
+    def session_by_token(self, token_sha256: str) -> MeterEventSession | None:
+        with self.lock:
+            row = self._conn.execute(
+                "select id, api_key, created, expires_at from meter_event_sessions"
+                " where token_sha256 = ?",
+                (token_sha256,),
+            ).fetchone()
+        return None if row is None else MeterEventSession(**dict(row))
+
+    def expire_session(self, session_id: str, when: float) -> None:
+        with self.lock:
+            self._conn.execute(
+                "update meter_event_sessions set expires_at = min(expires_at, ?) where id = ?",
+                (when, session_id),
+            )
+
+    def add_to_counters(self, increments: dict[str, int]) -> None:
+        with self.lock:
+            self._conn.executemany(
+                "insert into counters (name, value) values (?, ?) "
+                "on conflict (name) do update set value = value + excluded.value",
+                [(name, amount) for name, amount in increments.items() if amount],
+            )
+
+    def counters(self) -> dict[str, int]:
+        with self.lock:
+            fetched = self._conn.execute("select name, value from counters order by name").fetchall()
+        return {r["name"]: r["value"] for r in fetched}
+
     # -- idempotency keys -------------------------------------------------------------------------
 
     def stored_response(self, api_key: str, key: str) -> StoredResponse | None:
@@ -375,4 +469,5 @@ def _event(row: sqlite3.Row) -> MeterEvent:
         error_code=row["error_code"],
         cancelled_at=row["cancelled_at"],
         response=json.loads(row["response"]),
+        api=row["api"],
     )

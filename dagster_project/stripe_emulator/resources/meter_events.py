@@ -28,6 +28,87 @@ def _payload(ctx: Context) -> dict[str, str]:
     return payload
 
 
+class Lookups:
+    """Meters by event_name and customers by id, each read once per request (a stream request
+    carries up to 100 events, mostly for the same meters and customers)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._meters: dict[str, dict[str, Any] | None] = {}
+        self._customers: dict[str, bool] = {}
+
+    def meter(self, event_name: str) -> dict[str, Any] | None:
+        if event_name not in self._meters:
+            self._meters[event_name] = meter_for_event(self._ctx, event_name)
+        return self._meters[event_name]
+
+    def customer_exists(self, customer: str) -> bool:
+        if customer not in self._customers:
+            found = self._ctx.store.get("customer", customer)
+            self._customers[customer] = found is not None and not found.get("deleted")
+        return self._customers[customer]
+
+
+def evaluate_event(
+    ctx: Context,
+    lookups: Lookups,
+    event_name: str,
+    payload: dict[str, str],
+    timestamp: int,
+    now: float,
+    *,
+    synchronous: bool,
+) -> tuple[dict[str, Any] | None, str | None, str | None, list[tuple[str, str]]]:
+    """(meter, customer, value, asynchronous errors) for one event.
+
+    ``synchronous``: the v1 endpoint, which may refuse some problems with a 400 (settings decide
+    which). The v2 stream validates everything asynchronously: it never raises here, every
+    problem becomes an error report and the event never counts.
+    """
+    settings = ctx.settings
+    errors: list[tuple[str, str]] = []  # (code, message) reported asynchronously
+    if timestamp < now - settings.timestamp_max_age_seconds:
+        message = (
+            f"Timestamp {timestamp} is too far in the past: meter events must be within the "
+            f"past {settings.timestamp_max_age_seconds // 86400} days."
+        )
+        if synchronous and settings.reject_out_of_window_timestamps:
+            raise invalid(message, "timestamp")
+        errors.append(("timestamp_too_far_in_past", message))
+    elif timestamp > now + settings.timestamp_max_future_seconds:
+        message = (
+            f"Timestamp {timestamp} is too far in the future: meter events can be at most "
+            f"{settings.timestamp_max_future_seconds // 60} minutes ahead."
+        )
+        if synchronous and settings.reject_out_of_window_timestamps:
+            raise invalid(message, "timestamp")
+        errors.append(("timestamp_in_future", message))
+
+    meter = lookups.meter(event_name)
+    customer: str | None = None
+    value: str | None = None
+    if meter is None:
+        errors.append(("no_meter", f"No active meter was found for event_name '{event_name}'."))
+    else:
+        if meter["status"] != "active":
+            errors.append(("archived_meter", f"The meter {meter['id']} is inactive."))
+        customer_key = meter["customer_mapping"]["event_payload_key"]
+        customer = payload.get(customer_key) or None
+        if customer is None:
+            errors.append(
+                (
+                    "meter_event_no_customer_defined",
+                    f"The payload has no customer under '{customer_key}'.",
+                )
+            )
+        elif not lookups.customer_exists(customer):
+            errors.append(("meter_event_customer_not_found", f"No such customer: '{customer}'."))
+        value, value_error = _value(ctx, meter, payload, synchronous)
+        if value_error:
+            errors.append(value_error)
+    return meter, customer, value, errors
+
+
 def create(ctx: Context) -> dict[str, Any]:
     p = ctx.params
     settings = ctx.settings
@@ -50,54 +131,9 @@ def create(ctx: Context) -> dict[str, Any]:
             headers={"Stripe-Should-Retry": "false"},
         )
 
-    errors: list[tuple[str, str]] = []  # (code, message) reported asynchronously
-    if timestamp < now - settings.timestamp_max_age_seconds:
-        message = (
-            f"Timestamp {timestamp} is too far in the past: meter events must be within the "
-            f"past {settings.timestamp_max_age_seconds // 86400} days."
-        )
-        if settings.reject_out_of_window_timestamps:
-            raise invalid(message, "timestamp")
-        errors.append(("timestamp_too_far_in_past", message))
-    elif timestamp > now + settings.timestamp_max_future_seconds:
-        message = (
-            f"Timestamp {timestamp} is too far in the future: meter events can be at most "
-            f"{settings.timestamp_max_future_seconds // 60} minutes ahead."
-        )
-        if settings.reject_out_of_window_timestamps:
-            raise invalid(message, "timestamp")
-        errors.append(("timestamp_in_future", message))
-
-    meter = meter_for_event(ctx, event_name)
-    customer: str | None = None
-    value: str | None = None
-    if meter is None:
-        errors.append(("no_meter", f"No active meter was found for event_name '{event_name}'."))
-    else:
-        if meter["status"] != "active":
-            errors.append(("archived_meter", f"The meter {meter['id']} is inactive."))
-        customer_key = meter["customer_mapping"]["event_payload_key"]
-        customer = payload.get(customer_key) or None
-        if customer is None:
-            errors.append(
-                (
-                    "meter_event_no_customer_defined",
-                    f"The payload has no customer under '{customer_key}'.",
-                )
-            )
-        else:
-            found = ctx.store.get("customer", customer)
-            if found is None or found.get("deleted"):
-                errors.append(
-                    (
-                        "meter_event_customer_not_found",
-                        f"No such customer: '{customer}'.",
-                    )
-                )
-        value, value_error = _value(ctx, meter, payload)
-        if value_error:
-            errors.append(value_error)
-
+    meter, customer, value, errors = evaluate_event(
+        ctx, Lookups(ctx), event_name, payload, timestamp, now, synchronous=True
+    )
     response = {
         "object": "billing.meter_event",
         "created": int(now),
@@ -133,9 +169,10 @@ def create(ctx: Context) -> dict[str, Any]:
 
 
 def _value(
-    ctx: Context, meter: dict[str, Any], payload: dict[str, str]
+    ctx: Context, meter: dict[str, Any], payload: dict[str, str], synchronous: bool
 ) -> tuple[str | None, tuple[str, str] | None]:
-    """The event's value as a decimal string, or an asynchronous error; 400 where configured."""
+    """The event's value as a decimal string, or an asynchronous error; 400 where configured
+    (v1 only: the stream reports every problem asynchronously)."""
     settings = ctx.settings
     key = meter["value_settings"]["event_payload_key"]
     raw = payload.get(key)
@@ -147,14 +184,14 @@ def _value(
     number = parse_decimal(raw)
     if number is None:
         message = f"Invalid value '{raw}' for payload[{key}]: it must be a number."
-        if settings.reject_non_numeric_values:
+        if synchronous and settings.reject_non_numeric_values:
             raise invalid(message, f"payload[{key}]")
         return None, ("meter_event_invalid_value", message)
     if not settings.allow_decimal_values and number != number.to_integral_value():
-        raise invalid(
-            f"Invalid value '{raw}' for payload[{key}]: it must be a whole number.",
-            f"payload[{key}]",
-        )
+        message = f"Invalid value '{raw}' for payload[{key}]: it must be a whole number."
+        if synchronous:
+            raise invalid(message, f"payload[{key}]")
+        return None, ("meter_event_invalid_value", message)
     places = -number.as_tuple().exponent if isinstance(number.as_tuple().exponent, int) else 0
     if places > settings.max_value_decimal_places:
         return None, (
