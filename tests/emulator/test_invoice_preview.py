@@ -252,3 +252,32 @@ def test_metered_free_to_paid_upgrade_mid_period_bills_only_usage_after_it(
     assert client.v1.invoice_items.list({"customer": customer.id, "pending": True}).data == []
     # The bookkeeping date is not part of the item's API shape.
     assert "_usage_since" not in client.v1.subscriptions.retrieve(sub.id)["items"].data[0]
+
+
+def test_several_coupons_stack_one_after_another_and_never_below_zero(
+    server, client: stripe.StripeClient, customer: stripe.Customer
+) -> None:
+    seats = client.v1.prices.create(
+        {"currency": "usd", "product_data": {"name": "Seats"}, "unit_amount": 3500,
+         "recurring": {"interval": "month"}}
+    ).id
+    twenty = client.v1.coupons.create({"percent_off": 20, "duration": "forever"}).id
+    five = client.v1.coupons.create({"percent_off": 5, "duration": "forever"}).id
+    fifty = client.v1.coupons.create({"amount_off": 5000, "currency": "usd", "duration": "forever"}).id
+    sub = client.v1.subscriptions.create(
+        {"customer": customer.id, "items": [{"price": seats}], "discounts": [{"coupon": twenty}]}
+    )
+    control(server, "POST", "clock", {"advance_seconds": DAY})
+    client.v1.subscriptions.update(
+        sub.id, {"discounts": [{"coupon": twenty}, {"coupon": five}, {"coupon": fifty}]}
+    )
+    invoice = client.v1.invoices.create_preview({"subscription": sub.id})
+    # 3500: 20 % -> 700, 2800 left; 5 % of 2800 -> 140 (not 5 % of 3500 = 175), 2660 left;
+    # 5000 off, capped at what is left -> 2660: the invoice never goes below 0.
+    assert invoice.subtotal == 3500
+    assert [d.amount for d in invoice.total_discount_amounts] == [700, 140, 2660]
+    assert invoice.total == 0
+
+    client.v1.subscriptions.update(sub.id, {"discounts": [{"coupon": twenty}, {"coupon": five}]})
+    # $35 x 0.80 x 0.95 = $26.60 (adding the percentages, 25 %, would give $26.25)
+    assert client.v1.invoices.create_preview({"subscription": sub.id}).total == 2660
