@@ -31,6 +31,7 @@ from dagster_project.sample_data import Catalog, GeneratedDay, configure_stripe,
 from dagster_project.settings import Settings, get_settings
 from dagster_project.stripe_emulator.server import EmulatorServer
 from dagster_project.warehouse import connect
+from tests.emulator.conftest import control
 
 pytestmark = pytest.mark.e2e
 CUSTOMERS = inspect.signature(run_demo).parameters["customers"].default  # 20: the demo's own
@@ -45,6 +46,25 @@ class DemoRun:
     day: date
     generated: GeneratedDay
     run: DayRun
+    changes: dict[str, str]
+
+
+def _mid_period_changes(sdk: stripe.StripeClient, server: EmulatorServer, catalog: Catalog) -> dict[str, str]:
+    """A change made today, mid-period, on top of the demo's subscriptions: acct_0006 (team)
+    deletes its 3 seats; Stripe credits their unused time, a proration whose subscription item
+    no longer exists. The emulator clock moves 2 minutes on first, so the change lies after the
+    second the subscriptions were created in.
+    (A metered price replaced mid-period is not exercised here: the ledger's usage accruals,
+    int_ledger__usage_accruals, still accrue the whole period and their tie-out test would fail;
+    see the unit test metered_usage_counts_from_when_the_price_took_effect and the emulator's
+    test_metered_free_to_paid_upgrade_mid_period_bills_only_usage_after_it.)"""
+    control(server, "POST", "clock", {"advance_seconds": 120})
+    team = next(s for s in sdk.v1.subscriptions.list({"customer": catalog.customers["acct_0006"]}).data
+                if s.metadata["tollgate_plan"] == "team")
+    seats = next(i for i in team["items"].data if i.price.recurring.usage_type == "licensed")
+    sdk.v1.subscriptions.update(
+        team.id, {"items": [{"id": seats.id, "deleted": True}], "proration_behavior": "create_prorations"})
+    return {"deleted_item": seats.id}
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +85,13 @@ def demo_run(tmp_path_factory) -> DemoRun:
                 "sk_test_tollgate_tests", base_addresses={"api": server.url, "meter_events": server.url}
             )
             catalog = configure_stripe(sdk, customers=CUSTOMERS)
+            changes = _mid_period_changes(sdk, server, catalog)
             day = demo_days(1)[0]
             generated = generate_day(
                 home.landing_usage_dir, day, customers=CUSTOMERS, events_per_customer=EVENTS_PER_CUSTOMER
             )
             run = run_day(home, day)
-            yield DemoRun(home, sdk, catalog, day, generated, run)
+            yield DemoRun(home, sdk, catalog, day, generated, run, changes)
         finally:
             server.stop()
 
@@ -98,6 +119,12 @@ def test_preview_equals_stripe_for_every_customer(demo_run):
             "select rated_line_id, line_period_start, line_period_end, first_usage_date,"
             " last_usage_date from marts.fct_rated_usage"
             " where line_type = 'metered' and usage_days > 0").fetchall()
+        changes = demo_run.changes
+        credit = con.execute(
+            "select p.amount, p.is_recomputed, count(v.source_id) from intermediate.int_billing__prorations p"
+            " left join marts.fct_invoice_preview v on v.source_id = p.invoice_item_id"
+            " where p.subscription_item_id = ? group by 1, 2", [changes["deleted_item"]]).fetchall()
+
     # every customer has an invoice; each team customer has a second (yearly) one
     customers = {inv["customer"] for inv in ours.values()}
     assert len(catalog.customers) == CUSTOMERS
@@ -123,6 +150,9 @@ def test_preview_equals_stripe_for_every_customer(demo_run):
     assert len(periods) == len(ours)
     for sub, start, end in periods:
         assert start <= midnight - timedelta(days=1) and midnight < end, (sub, start, end)
+    # The deleted seats' credit is on the preview (recomputed to the second; equal to Stripe's
+    # by the loop above).
+    assert len(credit) == 1 and credit[0][0] < 0 and credit[0][1] and credit[0][2] == 1, credit
     assert usage
     for line, start, end, first, last in usage:
         assert start <= datetime.combine(first, time(0, 0)) and last == day, (line, start, first, last)
