@@ -153,12 +153,13 @@ def _how(line, rated, tiers, prorations, discounts) -> list[str]:
         }[d["duration"]]
         if d["percent_off"] is not None:
             return [
-                f"coupon {d['coupon_id']}: {num(d['percent_off'])} % of the discountable subtotal "
-                f"(metered + licensed lines), rounded once, half up; {rule}"
+                f"coupon {d['coupon_id']}: {num(d['percent_off'])} % of what earlier coupons left "
+                f"of the discountable subtotal (metered + licensed lines), rounded once, half up; "
+                f"{rule}"
             ]
         return [
-            f"coupon {d['coupon_id']}: {num(d['amount_off'])} off, at most the discountable "
-            f"subtotal; {rule}"
+            f"coupon {d['coupon_id']}: {num(d['amount_off'])} off, at most what earlier coupons "
+            f"left of the discountable subtotal; {rule}"
         ]
     if kind == "commitment_true_up":
         return [

@@ -210,3 +210,74 @@ def test_coupon_validation_names_the_param(client: stripe.StripeClient) -> None:
     assert client.v1.coupons.retrieve("LAUNCH").duration == "once"
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.invoices.create_preview({"customer": "cus_x"})
+
+
+@pytest.mark.parametrize("how", ["swap_price_on_the_item", "replace_the_item"])
+def test_metered_free_to_paid_upgrade_mid_period_bills_only_usage_after_it(
+    server, client: stripe.StripeClient, customer: stripe.Customer, how: str
+) -> None:
+    """Stripe, classic billing mode ("Manage your usage-based billing setup", Update prices
+    mid-cycle): after switching a metered price A -> B on January 16, "the invoice includes usage
+    from January 16 to January 31 at price B. Usage from January 1 to January 16 isn't billed";
+    an item added mid-cycle bills from its addition; a deleted item's usage is not invoiced."""
+    calls = _meter(client, "calls")
+    free = _metered(client, calls, unit_amount=0)
+    paid = _metered(client, calls, unit_amount=2)  # 2 cents a call
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": free}]})
+    item = sub["items"].data[0].id
+    change = T0 + 10 * DAY
+    control(server, "POST", "clock", {"advance_seconds": 10 * DAY})
+    _use(client, "calls", customer.id, 1000, T0 + 3600)  # on the free plan
+    _use(client, "calls", customer.id, 40, change - 60)  # a minute before the upgrade
+    if how == "swap_price_on_the_item":
+        client.v1.subscriptions.update(sub.id, {"items": [{"id": item, "price": paid}]})
+    else:
+        client.v1.subscriptions.update(
+            sub.id, {"items": [{"id": item, "deleted": True}, {"price": paid}]}
+        )
+    control(server, "POST", "clock", {"advance_seconds": DAY})
+    _use(client, "calls", customer.id, 300, change)  # at the upgrade instant: counts
+    _use(client, "calls", customer.id, 5, change + 3600)
+
+    invoice = client.v1.invoices.create_preview({"subscription": sub.id})
+    # Only usage in [change, period end) at the paid price: (300 + 5) x 2 = 610. The 1040 calls
+    # before the change are not billed at all (not at the free price, not at the paid one:
+    # rating the whole period at the paid price would give 1345 x 2 = 2690).
+    assert _lines(invoice) == {paid: 610}
+    (line,) = invoice.lines.data
+    assert line.quantity == 305
+    assert (line.period.start, line.period.end) == (change, T0 + PERIOD)
+    assert invoice.total == 610
+    # Metered items are not prorated: no pending invoice items.
+    assert client.v1.invoice_items.list({"customer": customer.id, "pending": True}).data == []
+    # The bookkeeping date is not part of the item's API shape.
+    assert "_usage_since" not in client.v1.subscriptions.retrieve(sub.id)["items"].data[0]
+
+
+def test_several_coupons_stack_one_after_another_and_never_below_zero(
+    server, client: stripe.StripeClient, customer: stripe.Customer
+) -> None:
+    seats = client.v1.prices.create(
+        {"currency": "usd", "product_data": {"name": "Seats"}, "unit_amount": 3500,
+         "recurring": {"interval": "month"}}
+    ).id
+    twenty = client.v1.coupons.create({"percent_off": 20, "duration": "forever"}).id
+    five = client.v1.coupons.create({"percent_off": 5, "duration": "forever"}).id
+    fifty = client.v1.coupons.create({"amount_off": 5000, "currency": "usd", "duration": "forever"}).id
+    sub = client.v1.subscriptions.create(
+        {"customer": customer.id, "items": [{"price": seats}], "discounts": [{"coupon": twenty}]}
+    )
+    control(server, "POST", "clock", {"advance_seconds": DAY})
+    client.v1.subscriptions.update(
+        sub.id, {"discounts": [{"coupon": twenty}, {"coupon": five}, {"coupon": fifty}]}
+    )
+    invoice = client.v1.invoices.create_preview({"subscription": sub.id})
+    # 3500: 20 % -> 700, 2800 left; 5 % of 2800 -> 140 (not 5 % of 3500 = 175), 2660 left;
+    # 5000 off, capped at what is left -> 2660: the invoice never goes below 0.
+    assert invoice.subtotal == 3500
+    assert [d.amount for d in invoice.total_discount_amounts] == [700, 140, 2660]
+    assert invoice.total == 0
+
+    client.v1.subscriptions.update(sub.id, {"discounts": [{"coupon": twenty}, {"coupon": five}]})
+    # $35 x 0.80 x 0.95 = $26.60 (adding the percentages, 25 %, would give $26.25)
+    assert client.v1.invoices.create_preview({"subscription": sub.id}).total == 2660

@@ -419,7 +419,9 @@ def preview(ctx: Context, subscription: dict[str, Any]) -> dict[str, Any]:
     """The invoice Stripe would create when the subscription's current period ends.
 
     * metered items: the meter's aggregated usage over [period start, period end), as processed
-      by now, rated by the item's price (billing.rate), in arrears;
+      by now, rated by the item's price (billing.rate), in arrears; an item whose price took
+      effect mid-period (price changed, item added) bills only [that moment, period end), and a
+      deleted item bills nothing (Stripe's classic billing mode);
     * licensed items: quantity x price for the *next* period, in advance (none when the
       subscription cancels at the end of this period);
     * pending invoice items of the subscription (prorations), as created;
@@ -472,9 +474,12 @@ def preview(ctx: Context, subscription: dict[str, Any]) -> dict[str, Any]:
         if recurring["usage_type"] == "metered":
             meter = ctx.store.get("billing.meter", recurring["meter"])
             assert meter is not None
-            used = aggregate(ctx.store, meter, sub["customer"], period[0], period[1], ctx.clock.now())
+            # Classic billing mode: only the usage since the item's price took effect (price
+            # changed or item added mid-period; subscriptions.py quotes Stripe's docs).
+            start = max(period[0], subscriptions.usage_since(item))
+            used = aggregate(ctx.store, meter, sub["customer"], start, period[1], ctx.clock.now())
             rating = billing.rate(price, used)
-            line_period = period
+            line_period = (start, period[1])
             quantity = used
         else:
             if cancels:

@@ -5,6 +5,17 @@ Since the basil API version the billing period lives on each subscription item
 periods out from the emulator clock, the subscription's ``start_date`` and
 ``billing_cycle_anchor``, and the item price's recurring interval, so moving the clock moves the
 periods. A subscription with ``cancel_at`` in the past reads as canceled.
+
+Metered items in classic billing mode (the only mode the emulator has: ``billing_mode`` is
+always ``classic``) bill only the usage reported while their price was on the item. Stripe,
+"Manage your usage-based billing setup", Update prices mid-cycle: "On future invoices, we
+reflect only usage that occurs after the update ... switch from price A to price B on January
+16 ... the invoice includes usage from January 16 to January 31 at price B. Usage from January 1
+to January 16 isn't billed"; a metered item added mid-cycle likewise bills from its addition,
+and a deleted item's usage is not invoiced. (Flexible billing mode instead invoices the usage
+before the change at the old price; not emulated.) Each stored item keeps, as bookkeeping that
+is never rendered, ``_usage_since``: when its current price took effect (the subscription's
+start, backdated or not, for the items it was created with).
 """
 
 from __future__ import annotations
@@ -119,6 +130,7 @@ def _render_item(ctx: Context, item: dict[str, Any], expand: list[str]) -> dict[
     item["current_period_end"] = end
     item["plan"] = plan_from_price(price)
     item["price"] = render(ctx, "price", price, [])
+    item.pop(USAGE_SINCE, None)
     return dict(sorted(item.items()))
 
 
@@ -188,14 +200,31 @@ def _item_quantity(item: Params, price: dict[str, Any], index: int) -> int | Non
     return item.int("quantity", minimum=0, default=1)
 
 
+USAGE_SINCE = "_usage_since"  # bookkeeping, not part of Stripe's item shape (never rendered)
+
+
+def usage_since(item: dict[str, Any]) -> int:
+    """When the item's current price took effect: metered usage before it is not billed."""
+    return int(item.get(USAGE_SINCE, 0))
+
+
 def _new_item(
-    ctx: Context, sub_id: str, price: dict[str, Any], quantity: int | None, item: Params
+    ctx: Context,
+    sub_id: str,
+    price: dict[str, Any],
+    quantity: int | None,
+    item: Params,
+    *,
+    created: int | None = None,
+    since: int | None = None,
 ) -> dict[str, Any]:
+    created = ctx.now() if created is None else created
     return {
         "id": new_id("si_", 14),
         "object": "subscription_item",
+        USAGE_SINCE: created if since is None else since,
         "billing_thresholds": None,
-        "created": ctx.now(),
+        "created": created,
         "discounts": [],
         "metadata": apply_metadata({}, item),
         "price": price["id"],
@@ -329,7 +358,10 @@ def create(ctx: Context) -> dict[str, Any]:
         sub["discounts"] = discounts.attach(ctx, sub, p.list("discounts") or [], currency)
     ctx.store.insert(KIND, sub)
     for item, price, quantity in priced:
-        ctx.store.insert(ITEM, _new_item(ctx, sub_id, price, quantity, item), parent=sub_id)
+        # Created with the subscription: same `created`; usage counts from the subscription's
+        # start (a backdated subscription bills the usage recorded since its backdated start).
+        new = _new_item(ctx, sub_id, price, quantity, item, created=now, since=start)
+        ctx.store.insert(ITEM, new, parent=sub_id)
     if p.bool("cancel_at_period_end"):
         _set_cancel_at_period_end(ctx, sub, True)
         ctx.store.save(KIND, sub)
@@ -457,6 +489,7 @@ def _update_items(ctx: Context, sub: dict[str, Any], raw_items: list[Any]) -> No
             price = _item_price(ctx, item, i)
             _check_currency(sub["currency"], price, f"items[{i}][price]")
             current["price"] = price["id"]
+            current[USAGE_SINCE] = ctx.now()  # classic mode: earlier usage is not billed
         if "quantity" in item or price["recurring"]["usage_type"] == "metered":
             current["quantity"] = _item_quantity(item, price, i)
         current["metadata"] = apply_metadata(current.get("metadata") or {}, item)

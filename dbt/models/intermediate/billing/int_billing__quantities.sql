@@ -9,10 +9,32 @@
 -- fraction the push carries forward; the exact usage and event counts are kept beside it to
 -- explain the line.
 --
+-- Metered price changes (Stripe's classic billing mode, the default and the emulator's): an
+-- item bills only the usage since its price took effect. Stripe ("Manage your usage-based
+-- billing setup", Update prices mid-cycle): after switching price A to price B on January 16 "the
+-- invoice includes usage from January 16 to January 31 at price B. Usage from January 1 to
+-- January 16 isn't billed"; an item added mid-cycle bills from its addition; a deleted item's
+-- usage is not invoiced. (Flexible billing mode would invoice the earlier usage at the old price
+-- instead; Tollgate's subscriptions are classic.) So a metered line covers
+-- [usage_from, period_end) with usage_from = the item's `created` when the item was added
+-- after its subscription was created (a later update), else the period start (items created
+-- with the subscription count from its start, backdated or not). Tollgate changes a metered
+-- price by replacing the item (delete + add), which this dates exactly. KNOWN GAP: a price
+-- swapped in place on the same item id leaves no date in Stripe's objects, so the warehouse
+-- still rates that item's whole period; the emulator bills from the swap and the
+-- invoice_preview_reconciliation check reports the difference.
+--
 -- Licensed items (in advance, for the next period [period_end, next period end)): the item's
 -- quantity (seats). None when the subscription cancels at the end of this period.
 with items as (
-    select * from {{ ref('int_billing__subscription_items') }}
+    select
+        *,
+        case
+            when item_created_at > subscription_created_at and item_created_at > period_start
+                then item_created_at
+            else period_start
+        end as usage_from
+    from {{ ref('int_billing__subscription_items') }}
 ),
 
 push_input as (
@@ -32,7 +54,7 @@ metered_usage as (
     inner join push_input
         on items.stripe_customer_id = push_input.stripe_customer_id
         and items.meter_id = push_input.meter_id
-        and cast(push_input.usage_date as timestamp) >= items.period_start
+        and cast(push_input.usage_date as timestamp) >= items.usage_from
         and cast(push_input.usage_date as timestamp) < items.period_end
     where items.usage_type = 'metered'
     group by items.subscription_item_id
@@ -42,7 +64,7 @@ metered as (
     select
         items.subscription_item_id,
         'metered' as line_type,
-        items.period_start as line_period_start,
+        items.usage_from as line_period_start,
         items.period_end as line_period_end,
         cast(coalesce(metered_usage.quantity, 0) as bigint) as quantity,
         cast(coalesce(metered_usage.usage_quantity_exact, 0) as decimal(38, 12))

@@ -42,7 +42,9 @@ final as (
         prices.meter_id,
         items.quantity,
         items.current_period_start as period_start,
-        items.current_period_end as period_end
+        items.current_period_end as period_end,
+        items.created_at as item_created_at,
+        subscriptions.created_at as subscription_created_at
     from items
     inner join subscriptions on items.subscription_id = subscriptions.subscription_id
     inner join prices on items.price_id = prices.price_id

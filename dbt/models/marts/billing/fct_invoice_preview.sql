@@ -4,15 +4,15 @@
 --   licensed           seats / flat fees for the next period, in advance (fct_rated_usage)
 --   proration          pending credits and debits from mid-period changes (int_billing__prorations)
 --   discount           coupons on the discountable subtotal (metered + licensed lines):
---                      percentages first (each % of the discountable subtotal, rounded once,
---                      half up), then fixed amounts; together never more than that subtotal
+--                      percentages first, then fixed amounts, each on what the earlier ones
+--                      left (a percentage rounded once, half up); never below 0 (see below)
 --   commitment_true_up the minimum commitment's shortfall: max(0, commitment - metered amounts).
 --                      Tollgate's own term, not a Stripe object: it lives in the subscription's
 --                      metadata `tollgate_minimum_commitment` (minor units per period, in the
 --                      subscription's currency). Not discountable.
 -- Every amount is an integer in minor units; each line was rounded once where it was priced.
 -- invoice_subtotal = sum of all non-discount lines; invoice_total = subtotal - discount.
-with rated as (
+with recursive rated as (
     select * from {{ ref('fct_rated_usage') }}
 ),
 
@@ -84,30 +84,62 @@ discountable as (
     group by subscription_id
 ),
 
-discount_raw as (
+-- Coupons apply one after another, in application_order (percentages first, then fixed
+-- amounts), each to what the earlier ones left of the discountable subtotal (never below 0):
+--   percent_off: round_half_up(remaining x percent / 100), rounded once, here;
+--   amount_off:  least(amount_off, remaining).
+-- So 20 % then 5 % off 3500 is 700 then 140 (5 % of 2800): 840, not 875. Stripe's docs do not
+-- spell the stacking arithmetic out; this is what Stripe's upcoming invoice computes as
+-- reported by integrations checked against it (bitwarden/server#7786: 20 % + 5 % on $35 ->
+-- $35 x 0.95 x 0.80 = $26.60; useautumn/autumn#535: percent-off before amount-off,
+-- percentages on the running amount, floored at zero). The emulator does the same
+-- (billing.discount_amounts). A recursive CTE, as each step needs the previous one's rounding.
+discount_base as (
     select
-        discounts.*,
-        greatest(coalesce(discountable.discountable_subtotal, 0), 0) as discountable_subtotal,
-        case
-            when discounts.percent_off is not null
-                then {{ ratio_round_half_up(
-                    'cast(greatest(coalesce(discountable.discountable_subtotal, 0), 0) as decimal(38, 0)) * discounts.percent_off',
-                    '100') }}
-            else discounts.amount_off
-        end as raw_amount
+        discounts.subscription_id,
+        discounts.discount_id,
+        discounts.coupon_id,
+        discounts.percent_off,
+        discounts.amount_off,
+        discounts.duration,
+        discounts.period_start,
+        discounts.period_end,
+        discounts.application_order,
+        cast(greatest(coalesce(discountable.discountable_subtotal, 0), 0) as bigint)
+            as discountable_subtotal
     from discounts
     left join discountable on discounts.subscription_id = discountable.subscription_id
 ),
 
-discount_capped as (
+discount_steps as (
     select
-        *,
-        coalesce(sum(raw_amount) over (
-            partition by subscription_id
-            order by application_order
-            rows between unbounded preceding and 1 preceding
-        ), 0) as raw_before
-    from discount_raw
+        discount_base.*,
+        discountable_subtotal as remaining_before,
+        cast(case
+            when percent_off is not null
+                then {{ ratio_round_half_up(
+                    'cast(discountable_subtotal as decimal(38, 0)) * percent_off', '100') }}
+            else least(amount_off, discountable_subtotal)
+        end as bigint) as discount_amount
+    from discount_base
+    where application_order = 1
+
+    union all
+
+    select
+        nxt.*,
+        prev.remaining_before - prev.discount_amount as remaining_before,
+        cast(case
+            when nxt.percent_off is not null
+                then {{ ratio_round_half_up(
+                    'cast(prev.remaining_before - prev.discount_amount as decimal(38, 0)) * nxt.percent_off',
+                    '100') }}
+            else least(nxt.amount_off, prev.remaining_before - prev.discount_amount)
+        end as bigint) as discount_amount
+    from discount_steps as prev
+    inner join discount_base as nxt
+        on nxt.subscription_id = prev.subscription_id
+        and nxt.application_order = prev.application_order + 1
 ),
 
 discount_lines as (
@@ -125,12 +157,10 @@ discount_lines as (
         period_start as line_period_start,
         period_end as line_period_end,
         cast(null as bigint) as quantity,
-        -greatest(0, least(
-            raw_amount, discountable_subtotal - least(discountable_subtotal, raw_before)
-        )) as amount,
+        -greatest(0, least(discount_amount, remaining_before)) as amount,
         false as is_discountable,
         discount_id as source_id
-    from discount_capped
+    from discount_steps
 ),
 
 commitments as (
