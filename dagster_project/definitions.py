@@ -29,7 +29,7 @@ from dagster_project.push.reconcile_assets import stripe_usage_reconciliation
 from dagster_project.quality.checks import quality_checks
 from dagster_project.quality.freshness import freshness_checks
 from dagster_project.resources import StripeResource, WarehouseResource
-from dagster_project.transform.dbt_assets import dbt_resource, tollgate_dbt_models
+from dagster_project.transform.dbt_assets import TOLLGATE_DBT_ASSETS, dbt_resource
 
 daily_invoicing_run = define_asset_job(
     "daily_invoicing_run",
@@ -76,7 +76,7 @@ def _stripe_resource() -> StripeResource:
 
 defs = Definitions(
     assets=[
-        raw_usage_events, *stripe_assets, tollgate_dbt_models, stripe_meter_events,
+        raw_usage_events, *stripe_assets, *TOLLGATE_DBT_ASSETS, stripe_meter_events,
         stripe_usage_reconciliation, invoice_preview_reconciliation, raw_finance_inputs, finance_report,
     ],
     asset_checks=[*quality_checks, ledger_transactions_balance],
