@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from dagster import (
     AssetSelection,
+    DefaultScheduleStatus,
     Definitions,
     EnvVar,
     RunRequest,
@@ -62,6 +63,9 @@ freshness_checks_schedule = ScheduleDefinition(
     job=freshness_checks_job,
     cron_schedule="30 * * * *",
     execution_timezone="UTC",
+    # On from the first deployment, like tollgate_alerts: a freshness check nobody switched on
+    # never notices that the pipeline stopped, which is the one thing it is there for.
+    default_status=DefaultScheduleStatus.RUNNING,
     description="Hourly: the landing zone and the Stripe snapshots are fresh, even on a day the "
     "pipeline did not run at all. A failure alerts through tollgate_alerts.",
 )
