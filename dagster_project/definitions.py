@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from dagster import (
     AssetSelection,
+    DefaultScheduleStatus,
     Definitions,
     EnvVar,
     RunRequest,
@@ -29,7 +30,7 @@ from dagster_project.push.reconcile_assets import stripe_usage_reconciliation
 from dagster_project.quality.checks import quality_checks
 from dagster_project.quality.freshness import freshness_checks
 from dagster_project.resources import StripeResource, WarehouseResource
-from dagster_project.transform.dbt_assets import dbt_resource, tollgate_dbt_models
+from dagster_project.transform.dbt_assets import TOLLGATE_DBT_ASSETS, dbt_resource
 
 daily_invoicing_run = define_asset_job(
     "daily_invoicing_run",
@@ -62,6 +63,9 @@ freshness_checks_schedule = ScheduleDefinition(
     job=freshness_checks_job,
     cron_schedule="30 * * * *",
     execution_timezone="UTC",
+    # On from the first deployment, like tollgate_alerts: a freshness check nobody switched on
+    # never notices that the pipeline stopped, which is the one thing it is there for.
+    default_status=DefaultScheduleStatus.RUNNING,
     description="Hourly: the landing zone and the Stripe snapshots are fresh, even on a day the "
     "pipeline did not run at all. A failure alerts through tollgate_alerts.",
 )
@@ -76,7 +80,7 @@ def _stripe_resource() -> StripeResource:
 
 defs = Definitions(
     assets=[
-        raw_usage_events, *stripe_assets, tollgate_dbt_models, stripe_meter_events,
+        raw_usage_events, *stripe_assets, *TOLLGATE_DBT_ASSETS, stripe_meter_events,
         stripe_usage_reconciliation, invoice_preview_reconciliation, raw_finance_inputs, finance_report,
     ],
     asset_checks=[*quality_checks, ledger_transactions_balance],

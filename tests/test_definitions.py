@@ -84,12 +84,13 @@ def test_every_partitioned_asset_backfills_one_day_per_run_so_ui_range_backfills
 
 
 def test_alerts_and_freshness_run_without_anyone_switching_them_on():
-    from dagster import DefaultSensorStatus
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
 
     alerts = defs.resolve_sensor_def("tollgate_alerts")
     assert alerts.default_status == DefaultSensorStatus.RUNNING
     freshness = defs.resolve_schedule_def("freshness_checks_schedule")
     assert freshness.job_name == "freshness_checks" and freshness.cron_schedule == "30 * * * *"
+    assert freshness.default_status == DefaultScheduleStatus.RUNNING
 
 
 def test_each_gated_dataset_has_its_suite_and_only_the_push_input_blocks():

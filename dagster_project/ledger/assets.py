@@ -15,7 +15,7 @@ from dagster import (
 )
 
 from dagster_project.ledger.finance_inputs import ensure_raw_finance_schema
-from dagster_project.ledger.report import major, write_report
+from dagster_project.ledger.report import major, summary_markdown, total_owed, write_report
 from dagster_project.resources import WarehouseResource
 from dagster_project.settings import get_settings
 
@@ -81,18 +81,21 @@ def ledger_transactions_balance(warehouse: WarehouseResource) -> AssetCheckResul
        description="The finance report (HTML with inline SVG charts): MRR over time, revenue by "
        "product, top customers, who owes what. Written under $TOLLGATE_HOME/reports/.")
 def finance_report(warehouse: WarehouseResource) -> MaterializeResult:
-    with warehouse.connection() as con:
+    with warehouse.connection(read_only=True) as con:
         path, snapshot = write_report(con, get_settings().reports_dir)
-    lines = [f"**Finance report as of {snapshot.as_of}** ([{path.name}]({path.as_uri()}))", ""]
-    for cur in snapshot.currencies:
-        points = snapshot.mrr_by_month.get(cur, [])
-        mrr = points[-1][1] if points else 0
-        lines.append(f"- {cur.upper()}: MRR {major(mrr, cur)}, ARR {major(12 * mrr, cur)}, "
-                     f"recognized {snapshot.last_month:%B %Y} {major(snapshot.recognized_last_month.get(cur, 0), cur)}")
+    page = path.read_text(encoding="utf-8")
+    mrr = {cur: points[-1][1] for cur, points in snapshot.mrr_by_month.items() if points}
     return MaterializeResult(
         metadata={
             "report_path": MetadataValue.path(str(path)),
-            "summary": MetadataValue.md("\n".join(lines)),
+            "report_url": MetadataValue.url(path.as_uri()),
+            # The page's figures as Markdown: the UI shows them without opening the file.
+            "report": MetadataValue.md(summary_markdown(snapshot, path)),
+            "as_of": MetadataValue.text(str(snapshot.as_of)),
+            "charts": MetadataValue.int(page.count("<svg")),
+            "mrr_minor_units": MetadataValue.json(mrr),
+            "recognized_last_month_minor_units": MetadataValue.json(snapshot.recognized_last_month),
+            "owed_minor_units": MetadataValue.json(total_owed(snapshot)),
             "customers_owing": MetadataValue.int(sum(1 for row in snapshot.owed if row[4] > 0)),
         }
     )

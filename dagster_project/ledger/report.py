@@ -195,10 +195,52 @@ section {{ margin-bottom: 28px; }}
 def write_report(con: duckdb.DuckDBPyConnection, reports_dir: Path) -> tuple[Path, FinanceSnapshot]:
     snapshot = read_snapshot(con)
     reports_dir.mkdir(parents=True, exist_ok=True)
+    page = render_html(snapshot)
     path = reports_dir / f"finance_report_{snapshot.as_of}.html"
-    path.write_text(render_html(snapshot), encoding="utf-8")
-    (reports_dir / "finance_report.html").write_text(render_html(snapshot), encoding="utf-8")
+    path.write_text(page, encoding="utf-8")
+    (reports_dir / "finance_report.html").write_text(page, encoding="utf-8")
     return path, snapshot
+
+
+def total_owed(s: FinanceSnapshot) -> dict[str, int]:
+    """Billed + unbilled receivable per currency, as of the last balance day."""
+    totals: dict[str, int] = {}
+    for _, cur, _, _, owed, _ in s.owed:
+        totals[cur] = totals.get(cur, 0) + int(owed)
+    return totals
+
+
+def summary_markdown(s: FinanceSnapshot, path: Path, top: int = 5) -> str:
+    """The report's numbers as Markdown for the asset's metadata: the same figures as the HTML
+    page, so the UI answers "what is our MRR, what did we recognize, who owes what" without
+    opening the file (Dagster's Markdown does not draw the page's SVG charts)."""
+    owed_by_currency = total_owed(s)
+    lines = [f"**Finance report as of {s.as_of}**: `{path}`", ""]
+    if not s.currencies:
+        lines.append("No finance data yet.")
+    for cur in s.currencies:
+        points = s.mrr_by_month.get(cur, [])
+        mrr = points[-1][1] if points else 0
+        lines += [
+            f"### {cur.upper()}", "",
+            "| figure | amount |", "|---|---:|",
+            f"| MRR | {major(mrr, cur)} |",
+            f"| ARR | {major(12 * mrr, cur)} |",
+            f"| recognized in {s.last_month:%B %Y} | {major(s.recognized_last_month.get(cur, 0), cur)} |",
+            f"| recognized in {s.as_of:%B %Y} to date | {major(s.recognized_month_to_date.get(cur, 0), cur)} |",
+            f"| owed (billed + unbilled) | {major(owed_by_currency.get(cur, 0), cur)} |",
+            "",
+            "| month | MRR |", "|---|---:|",
+            *[f"| {month:%Y-%m} | {major(value, cur)} |" for month, value in points],
+            "",
+        ]
+    owing = [row for row in s.owed if row[4] > 0][:top]
+    if owing:
+        lines += [f"**Who owes the most** (top {top})", "",
+                  "| customer | billed | unbilled | total owed | credits remaining |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {c} | {major(r, cur)} | {major(u, cur)} | {major(t, cur)} | {major(cr, cur)} |"
+                  for c, cur, r, u, t, cr in owing]
+    return "\n".join(lines)
 
 
 def answer(con: duckdb.DuckDBPyConnection) -> str:

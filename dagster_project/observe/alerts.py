@@ -5,6 +5,12 @@ Every alert is one JSON object appended to ``$TOLLGATE_HOME/alerts/alerts.jsonl`
 (run, kind, asset, check), so seeing the same run twice never alerts twice. Nothing secret is
 ever in an alert: every string passes through ``redact`` and the webhook address is never
 written anywhere (it may carry a token).
+
+Webhook delivery has its own append-only log, ``alerts/webhook_outbox.jsonl``: one line per
+outcome (``posted``, ``not posted: ...``, ``deferred``, ``gave up``). An alert counts as sent
+only once a ``posted`` line exists; until then each sensor tick tries it again (oldest first, a
+bounded number per tick, for at most ``RETRY_FOR``), so a webhook that is down for a while
+loses nothing and a delivered alert is never posted again.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +32,12 @@ WEBHOOK_ENV = "TOLLGATE_ALERT_WEBHOOK"
 WEBHOOK_TIMEOUT_SECONDS = 5
 WEBHOOK_ATTEMPTS = 3
 MAX_TEXT = 2000
+# Undelivered alerts are retried on later ticks for this long after they were raised (the
+# alert stays in alerts.jsonl either way), and at most this many per tick so a long outage
+# cannot make one tick outlast the sensor's timeout.
+RETRY_FOR = timedelta(hours=24)
+MAX_RETRIES_PER_TICK = 20
+POSTED = "posted"
 
 # What to do, per check: the README's runbook has the long form under the same name.
 RUNBOOK = "README.md, section Operations > Runbook"
@@ -33,7 +45,7 @@ RUNBOOK = "README.md, section Operations > Runbook"
 
 @dataclass
 class Alert:
-    kind: str  # run_failed | check_failed
+    kind: str  # run_failed | run_canceled | check_failed
     severity: str  # error | warning
     title: str
     run_id: str
@@ -120,6 +132,22 @@ def alerts_for_run(instance, run) -> list[Alert]:
                 message="\n".join(errors)[:MAX_TEXT],
             )
         )
+    if run.status == DagsterRunStatus.CANCELED:
+        # A canceled daily run may have stopped before the push: the day's usage is then not in
+        # Stripe until the day is rerun. Money at risk, not yet wrong: a warning.
+        reason = [record.dagster_event.message for record in instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_CANCELED)
+                  if record.dagster_event.message]
+        alerts.append(
+            Alert(
+                kind="run_canceled",
+                severity="warning",
+                title=f"run of {run.job_name} canceled" + (f" for {partition}" if partition else ""),
+                run_id=run.run_id,
+                job=run.job_name,
+                partition=partition,
+                message="\n".join(reason)[:MAX_TEXT],
+            )
+        )
     return alerts
 
 
@@ -127,30 +155,39 @@ def alerts_file(home: Path) -> Path:
     return home / "alerts" / "alerts.jsonl"
 
 
-def _already_sent(path: Path) -> set[str]:
+def webhook_outbox_file(home: Path) -> Path:
+    return home / "alerts" / "webhook_outbox.jsonl"
+
+
+def _read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
-        return set()
-    seen = set()
+        return []
+    rows = []
     for line in path.read_text().splitlines():
         try:
-            seen.add(json.loads(line)["alert_id"])
-        except (ValueError, KeyError):
+            rows.append(json.loads(line))
+        except ValueError:  # a line cut by a crash mid-write: the rest is still good
             continue
-    return seen
+    return rows
 
 
-def post_webhook(url: str, payload: dict) -> str:
+def _append_jsonl(path: Path, row: dict) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(row, default=str) + "\n")
+
+
+def post_webhook(url: str, payload: dict, attempts: int = WEBHOOK_ATTEMPTS) -> str:
     """POST ``payload``; returns 'posted' or why it was not (never the address)."""
     body = json.dumps(payload, default=str).encode()
     last = ""
-    for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
+    for attempt in range(1, attempts + 1):
         request = urllib.request.Request(
             url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "tollgate-alerts"}
         )
         try:
             with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
                 if 200 <= response.status < 300:
-                    return "posted"
+                    return POSTED
                 last = f"HTTP {response.status}"
         except urllib.error.HTTPError as e:
             last = f"HTTP {e.code}"
@@ -158,25 +195,89 @@ def post_webhook(url: str, payload: dict) -> str:
                 break
         except (urllib.error.URLError, OSError) as e:
             last = type(getattr(e, "reason", e)).__name__
-        if attempt < WEBHOOK_ATTEMPTS:
+        if attempt < attempts:
             time.sleep(0.5 * attempt)
     return redact(f"not posted: {last}")
 
 
+class _Webhook:
+    """The webhook for one tick: after a failed post, the rest of the tick's alerts are
+    deferred to the next tick rather than each waiting out its own timeouts."""
+
+    def __init__(self, url: str, outbox: Path):
+        self.url, self.outbox, self.failed_this_tick = url, outbox, False
+
+    def send(self, payload: dict, attempts: int = WEBHOOK_ATTEMPTS) -> str:
+        if self.failed_this_tick:
+            outcome = "deferred: the webhook failed earlier in this tick"
+        else:
+            outcome = post_webhook(self.url, payload, attempts)
+            self.failed_this_tick = outcome != POSTED
+        _append_jsonl(self.outbox, {"alert_id": payload["alert_id"], "outcome": outcome,
+                                    "at": datetime.now(UTC).isoformat(timespec="seconds")})
+        return outcome
+
+
+def _webhook(home: Path) -> _Webhook | None:
+    url = os.environ.get(WEBHOOK_ENV)
+    return _Webhook(url, webhook_outbox_file(home)) if url else None
+
+
 def deliver(alerts: list[Alert], home: Path) -> list[dict]:
-    """Append new alerts to the alert file and post them; returns what was delivered."""
+    """Append new alerts to the alert file and post them; returns the new alerts, each with
+    the outcome of its first post as ``delivery``. An alert already in the file is skipped
+    (a failed post is retried by ``retry_undelivered``, not here)."""
     path = alerts_file(home)
     path.parent.mkdir(parents=True, exist_ok=True)
-    seen = _already_sent(path)
-    url = os.environ.get(WEBHOOK_ENV)
+    seen = {row.get("alert_id") for row in _read_jsonl(path)}
+    webhook = _webhook(home)
     delivered = []
     for alert in alerts:
         payload = alert.to_json()
         if payload["alert_id"] in seen:
             continue
-        payload["delivery"] = post_webhook(url, payload) if url else "webhook not configured"
-        with path.open("a") as f:
-            f.write(json.dumps(payload, default=str) + "\n")
+        payload["delivery"] = webhook.send(payload) if webhook else "webhook not configured"
+        _append_jsonl(path, payload)
         seen.add(payload["alert_id"])
         delivered.append(payload)
     return delivered
+
+
+def undelivered(home: Path) -> list[dict]:
+    """Alerts the webhook has not accepted yet (oldest first) and has not been given up on."""
+    outcomes: dict[str, list[str]] = {}
+    for row in _read_jsonl(webhook_outbox_file(home)):
+        outcomes.setdefault(row.get("alert_id"), []).append(str(row.get("outcome", "")))
+    pending = {
+        alert_id for alert_id, seen in outcomes.items()
+        if POSTED not in seen and not any(o.startswith("gave up") for o in seen)
+    }
+    return [row for row in _read_jsonl(alerts_file(home)) if row.get("alert_id") in pending]
+
+
+def retry_undelivered(home: Path, now: datetime | None = None) -> dict[str, int]:
+    """Posts again every alert whose earlier posts failed, up to MAX_RETRIES_PER_TICK; one try
+    each (the next tick is the next try). Returns counts: posted, failed, gave_up, waiting."""
+    counts = {"posted": 0, "failed": 0, "gave_up": 0, "waiting": 0}
+    webhook = _webhook(home)
+    pending = undelivered(home)
+    if webhook is None or not pending:
+        counts["waiting"] = len(pending)
+        return counts
+    now = now or datetime.now(UTC)
+    tried = 0
+    for row in pending:
+        payload = {k: v for k, v in row.items() if k != "delivery"}  # what the first post sent
+        created = datetime.fromisoformat(payload.get("created_at") or now.isoformat())
+        if now - created > RETRY_FOR:
+            _append_jsonl(webhook.outbox, {"alert_id": payload["alert_id"], "at": now.isoformat(timespec="seconds"),
+                                           "outcome": f"gave up: not posted within {RETRY_FOR}"})
+            counts["gave_up"] += 1
+            continue
+        if tried >= MAX_RETRIES_PER_TICK or webhook.failed_this_tick:
+            counts["waiting"] += 1
+            continue
+        tried += 1
+        outcome = webhook.send(payload, attempts=1)
+        counts["posted" if outcome == POSTED else "failed"] += 1
+    return counts

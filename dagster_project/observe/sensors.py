@@ -1,4 +1,5 @@
-"""The alert sensor: every finished run's failures and failed checks become alerts."""
+"""The alert sensor: every finished run's failures and failed checks become alerts, and alerts the
+webhook did not accept are posted again on later ticks."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from dagster import (
     sensor,
 )
 
-from dagster_project.observe.alerts import alerts_for_run, deliver
+from dagster_project.observe.alerts import alerts_for_run, deliver, retry_undelivered
 from dagster_project.settings import get_settings
 
-FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE]
+# Canceled too: a canceled daily run may have stopped before the push.
+FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
 FIRST_LOOK_BACK = timedelta(days=1)
 MAX_RUNS_PER_TICK = 50
 
@@ -25,10 +27,10 @@ MAX_RUNS_PER_TICK = 50
     name="tollgate_alerts",
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Alerts on every failed run and every failed asset check (errors and warnings): "
-    "a JSON line in $TOLLGATE_HOME/alerts/alerts.jsonl, and a POST to TOLLGATE_ALERT_WEBHOOK "
-    "when it is set. Watches all runs of this Dagster instance (schedule, sensor, backfills, "
-    "the CLI).",
+    description="Alerts on every failed or canceled run and every failed asset check (errors and "
+    "warnings): a JSON line in $TOLLGATE_HOME/alerts/alerts.jsonl, and a POST to "
+    "TOLLGATE_ALERT_WEBHOOK when it is set (retried on later ticks until posted, for up to a "
+    "day). Watches all runs of this Dagster instance (schedule, sensor, backfills, the CLI).",
 )
 def tollgate_alerts(context: SensorEvaluationContext):
     # Cursor: update time of the last finished run handled. Runs are read in update order, a
@@ -44,6 +46,9 @@ def tollgate_alerts(context: SensorEvaluationContext):
         ascending=True,
     )
     home = get_settings().home
+    # Earlier alerts first: they have waited longest, and a webhook that is still down is
+    # noticed once, before the new alerts of this tick (those are then deferred, not lost).
+    retried = retry_undelivered(home)
     sent = 0
     newest = after.timestamp()
     for record in records:
@@ -53,7 +58,16 @@ def tollgate_alerts(context: SensorEvaluationContext):
             updated = updated.replace(tzinfo=UTC)
         newest = max(newest, updated.timestamp())
     context.update_cursor(str(newest))
+    # Counts only: the webhook's address (it may carry a token) is never logged.
+    retry_note = (
+        f"; webhook retries: {retried['posted']} posted, {retried['failed']} failed, "
+        f"{retried['waiting']} waiting, {retried['gave_up']} given up"
+        if any(retried.values()) else ""
+    )
+    if retried["gave_up"]:
+        context.log.warning(f"{retried['gave_up']} alerts were never accepted by the webhook within a day; "
+                            "they remain in alerts/alerts.jsonl")
     if not sent:
-        return SkipReason(f"{len(records)} finished runs looked at, nothing to alert")
-    context.log.info(f"{sent} alerts delivered")
-    return SkipReason(f"{sent} alerts delivered")
+        return SkipReason(f"{len(records)} finished runs looked at, nothing to alert{retry_note}")
+    context.log.info(f"{sent} alerts delivered{retry_note}")
+    return SkipReason(f"{sent} alerts delivered{retry_note}")

@@ -17,7 +17,6 @@ from dagster import (
     MetadataValue,
     asset_check,
 )
-from dagster_dbt import get_asset_key_for_model
 
 from dagster_project.observe.redact import redact
 from dagster_project.quality.anomaly import HISTORY_DAYS, THRESHOLD, find_anomalies, usage_rows
@@ -26,9 +25,9 @@ from dagster_project.quality.freshness import freshness_checks
 from dagster_project.quality.gates import gx_checks
 from dagster_project.quality.leakage import revenue_leakage
 from dagster_project.resources import WarehouseResource
-from dagster_project.transform.dbt_assets import tollgate_dbt_models
+from dagster_project.transform.dbt_assets import dbt_asset_key
 
-USAGE_DAILY_KEY = get_asset_key_for_model([tollgate_dbt_models], "fct_usage_daily")
+USAGE_DAILY_KEY = dbt_asset_key("fct_usage_daily")
 
 
 @asset_check(

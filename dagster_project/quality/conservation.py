@@ -47,11 +47,9 @@ class ConservationCheck:
 
 
 def _dbt_key(model: str) -> AssetKey:
-    from dagster_dbt import get_asset_key_for_model
+    from dagster_project.transform.dbt_assets import dbt_asset_key
 
-    from dagster_project.transform.dbt_assets import tollgate_dbt_models
-
-    return get_asset_key_for_model([tollgate_dbt_models], model)
+    return dbt_asset_key(model)
 
 
 CONSERVATION_CHECKS: list[ConservationCheck] = [

@@ -49,16 +49,14 @@ class GxGate:
 def dbt_model_gate(model: str, *, blocking: bool = False, partition_column: str | None = None,
                    check_name: str | None = None) -> GxGate:
     """A gate on a dbt model: relation and asset key from the manifest, suite named after it."""
-    from dagster_dbt import get_asset_key_for_model
-
-    from dagster_project.transform.dbt_assets import MANIFEST, tollgate_dbt_models
+    from dagster_project.transform.dbt_assets import MANIFEST, dbt_asset_key
 
     nodes = json.loads(MANIFEST.read_text())["nodes"]
     node = next(n for n in nodes.values() if n["resource_type"] == "model" and n["name"] == model)
     relation = f"{node['schema']}.{node.get('alias') or node['name']}"
     return GxGate(
         suite=model,
-        asset=get_asset_key_for_model([tollgate_dbt_models], model),
+        asset=dbt_asset_key(model),
         query=f"select * from {relation}",
         blocking=blocking,
         partition_column=partition_column,

@@ -12,13 +12,12 @@ from dagster import (
     MetadataValue,
     asset_check,
 )
-from dagster_dbt import get_asset_key_for_model
 
 from dagster_project.observe.redact import redact
 from dagster_project.resources import WarehouseResource
-from dagster_project.transform.dbt_assets import tollgate_dbt_models
+from dagster_project.transform.dbt_assets import dbt_asset_key
 
-HELD_USAGE_KEY = get_asset_key_for_model([tollgate_dbt_models], "fct_usage_held")
+HELD_USAGE_KEY = dbt_asset_key("fct_usage_held")
 MAX_ROWS_SHOWN = 25
 
 

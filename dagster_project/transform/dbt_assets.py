@@ -1,10 +1,16 @@
-"""The dbt project as Dagster assets: one asset per model, dbt tests as asset checks."""
+"""The dbt project as Dagster assets: one asset per model, dbt tests as asset checks.
+
+Two steps per day: the push path (metering_dbt_models) and what only people read
+(billing_and_finance_dbt_models), so a finance data error never holds back the push.
+"""
 
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,17 +71,87 @@ class TollgateDbtTranslator(DagsterDbtTranslator):
         return fqn[2] if layer == "marts" and len(fqn) > 3 else layer
 
 
+# The push path: what the push input is built from, and the other metering marts (usage,
+# held usage, per-file line accounting). Everything else (pricing and invoice preview, the
+# ledger, finance reports) is read by people, never sent to Stripe, so it runs as a second step:
+# a failing finance test then fails that step alone, and billing usage goes out regardless.
+PUSH_PATH_SELECT = "+fct_meter_push_input +path:models/marts/metering"
+
+# Only tests whose every parent is on the push path may hold back the push: dbt's default
+# ("eager") would also run, in the push-path step, a test that joins a push-path model with a
+# finance model, so a finance error would again stop the push. Such tests run in the second
+# step, after both sides are built. dagster-dbt still overrides this with "empty" when a UI
+# subset names its tests one by one.
+PUSH_PATH_INDIRECT_SELECTION = "cautious"
+
+_translator = TollgateDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
 @dbt_assets(
     manifest=MANIFEST,
     project=dbt_project,
+    select=PUSH_PATH_SELECT,
+    name="metering_dbt_models",
     partitions_def=daily_partitions,
     # One day per run, like ingestion and the push: a backfill replays days in order.
     backfill_policy=BackfillPolicy.multi_run(1),
-    dagster_dbt_translator=TollgateDbtTranslator(
-        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
-    ),
+    dagster_dbt_translator=_translator,
 )
-def tollgate_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+def metering_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """Staging, intermediate and marts models the push to Stripe reads (and their tests)."""
+    yield from _build_day(context, dbt, warehouse, indirect_selection=PUSH_PATH_INDIRECT_SELECTION)
+
+
+@dbt_assets(
+    manifest=MANIFEST,
+    project=dbt_project,
+    exclude=PUSH_PATH_SELECT,
+    name="billing_and_finance_dbt_models",
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.multi_run(1),
+    dagster_dbt_translator=_translator,
+)
+def billing_and_finance_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """Rating and invoice preview, the ledger and the finance reports: after the push path,
+    never before the push (nothing here is sent to Stripe)."""
+    # dbt's default indirect selection: a test joining a push-path model with one of these
+    # runs here, once both sides are built.
+    yield from _build_day(context, dbt, warehouse, indirect_selection=None)
+
+
+TOLLGATE_DBT_ASSETS = [metering_dbt_models, billing_and_finance_dbt_models]
+
+
+def dbt_asset_key(model: str):
+    """The asset key of a dbt model, whichever of the two dbt steps builds it."""
+    for assets_def in TOLLGATE_DBT_ASSETS:
+        key = get_asset_key_for_model([assets_def], model)
+        if key in assets_def.keys:
+            return key
+    raise KeyError(f"no dbt step builds the model {model!r}")
+
+
+@contextmanager
+def _default_indirect_selection(mode: str | None):
+    # dagster-dbt reads DBT_INDIRECT_SELECTION as the user's default when it builds the dbt
+    # invocation (and overrides it only for UI subsets that need "empty"), so the default is
+    # set for that call only. Steps run one at a time in this process (in_process_executor).
+    if mode is None:
+        yield
+        return
+    previous = os.environ.get("DBT_INDIRECT_SELECTION")
+    os.environ["DBT_INDIRECT_SELECTION"] = mode
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("DBT_INDIRECT_SELECTION", None)
+        else:
+            os.environ["DBT_INDIRECT_SELECTION"] = previous
+
+
+def _build_day(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+               indirect_selection: str | None):
     # `build`, not `run`: dbt tests run as asset checks and hold back what depends on them.
     # run_date makes the incremental models process that day only (see dbt/macros/incremental.sql).
     window = context.partition_time_window
@@ -84,7 +160,9 @@ def tollgate_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, war
     # read from the warehouse, which the dbt process holds (one writer) while it runs.
     events, failure = [], None
     try:
-        for event in dbt.cli(DAILY_BUILD_ARGS + ["--vars", json.dumps(dbt_vars)], context=context).stream():
+        with _default_indirect_selection(indirect_selection):
+            invocation = dbt.cli(DAILY_BUILD_ARGS + ["--vars", json.dumps(dbt_vars)], context=context)
+        for event in invocation.stream():
             events.append(event)
     except Exception as e:  # re-raised below, after what did happen is reported
         failure = e
@@ -140,4 +218,4 @@ def dbt_resource() -> DbtCliResource:
     )
 
 
-PUSH_INPUT_KEY = get_asset_key_for_model([tollgate_dbt_models], "fct_meter_push_input")
+PUSH_INPUT_KEY = dbt_asset_key("fct_meter_push_input")
