@@ -1,24 +1,25 @@
--- The warehouse's invoice preview (fct_invoice_preview) against Stripe's invoices, per
--- customer, subscription and billing period, in minor units: difference = warehouse - Stripe.
+-- The warehouse's invoice preview against Stripe's invoices, per customer, subscription and
+-- billing period, in minor units: difference = warehouse - Stripe. The warehouse side is the
+-- last preview made of each period (fct_invoice_preview_history), so a finalized invoice of a
+-- closed period is compared with what the warehouse expected it to be.
 --   matched           a Stripe invoice for the period with the same total
 --   different         a Stripe invoice for the period with another total
---   not_yet_invoiced  the period is open: Stripe has no (non-void) invoice for it yet
---   not_in_preview    a Stripe invoice for a period the warehouse no longer previews (past
---                     periods: the preview only holds the upcoming invoice)
+--   not_yet_invoiced  Stripe has no (non-void) invoice for the period yet (the open period)
+--   not_in_preview    a Stripe invoice for a period the warehouse never previewed (before
+--                     Tollgate's first run, or a subscription it does not know)
 with preview as (
     select
         subscription_id,
-        min(stripe_customer_id) as stripe_customer_id,
-        min(customer_id) as customer_id,
-        min(currency) as currency,
-        min(invoice_period_start) as period_start,
-        min(invoice_period_end) as period_end,
-        min(invoice_subtotal) as warehouse_subtotal,
-        min(invoice_discount) as warehouse_discount,
-        min(invoice_total) as warehouse_total,
-        count(*) as warehouse_lines
-    from {{ ref('fct_invoice_preview') }}
-    group by subscription_id, invoice_key
+        stripe_customer_id,
+        customer_id,
+        currency,
+        invoice_period_start as period_start,
+        invoice_period_end as period_end,
+        invoice_subtotal as warehouse_subtotal,
+        invoice_discount as warehouse_discount,
+        invoice_total as warehouse_total,
+        preview_lines as warehouse_lines
+    from {{ ref('fct_invoice_preview_history') }}
 ),
 
 stripe_invoices as (
