@@ -71,3 +71,14 @@
 {% macro postgres__json_is_object(expr) -%}
     (jsonb_typeof(cast({{ expr }} as jsonb)) = 'object')
 {%- endmacro %}
+
+{#- `materialized` for a CTE that several parts of a query read: computed once instead of once
+    per reader (DuckDB otherwise inlines it and re-evaluates every expression in each reader).
+    DuckDB and PostgreSQL (12+) both take `with x as materialized (...)`; other warehouses
+    decide for themselves. -#}
+{% macro materialized_cte() -%}
+    {{ return(adapter.dispatch('materialized_cte', 'tollgate')()) }}
+{%- endmacro %}
+{% macro default__materialized_cte() -%}{%- endmacro %}
+{% macro duckdb__materialized_cte() -%}materialized{%- endmacro %}
+{% macro postgres__materialized_cte() -%}materialized{%- endmacro %}
