@@ -78,6 +78,9 @@ validated as (
         landed_date,
         line_number,
         raw_line,
+        raw_line_from_fields,
+        event_timestamp_text,
+        quantity_text,
         event_id,
         customer_id,
         meter,
@@ -115,6 +118,9 @@ held as (
         landed_date,
         line_number,
         raw_line,
+        false as raw_line_from_fields,  -- held lines keep their text (they are quarantined)
+        cast(null as {{ dbt.type_string() }}) as event_timestamp_text,
+        cast(null as {{ dbt.type_string() }}) as quantity_text,
         event_id,
         customer_id,
         meter,
@@ -257,6 +263,9 @@ classified_well_formed as (
         quantity,
         properties,
         raw_line,
+        raw_line_from_fields,
+        event_timestamp_text,
+        quantity_text,
         case
             when is_copy then 'duplicate'
             when occurrence > 1 then 'quarantined'
@@ -294,6 +303,9 @@ rejected_lines as (
         quantity,
         properties,
         raw_line,
+        raw_line_from_fields,
+        event_timestamp_text,
+        quantity_text,
         'quarantined' as status,
         line_reason as reason,
         false as is_canonical
@@ -303,7 +315,30 @@ rejected_lines as (
 
 final as (
     select
-        *,
+        file_id,
+        source_file,
+        landed_date,
+        line_number,
+        event_id,
+        customer_id,
+        stripe_customer_id,
+        meter,
+        meter_id,
+        event_at,
+        usage_date,
+        quantity,
+        properties,
+        -- Only quarantined lines are ever shown as landed (int_usage_events_quarantined);
+        -- writing every accepted line's text again cost more than classifying it.
+        case when status = 'quarantined' then
+            case when raw_line_from_fields
+                then {{ tollgate.usage_event_json('event_id', 'customer_id', 'meter', 'event_timestamp_text', 'quantity_text', 'properties') }}
+                else raw_line
+            end
+        end as raw_line,
+        status,
+        reason,
+        is_canonical,
         {% if tollgate.run_date() is not none -%}
         {{ tollgate.run_date_minus(0) }}
         {%- else -%}
