@@ -70,6 +70,26 @@ def setup(home: str, customers: str) -> dict:
             "value_payload_key) values (?, ?, 'active', 'stripe_customer_id', 'value')",
             [(f"mtr_{m}", str(m)) for m in METERS],
         )
+        # Usage without a subscription billing its meter is held (no_subscription): every
+        # customer subscribes to one per-unit price per meter, so the benchmark's events are
+        # accepted and flow through the aggregate and the push input. Set-based: DuckDB's
+        # executemany costs milliseconds a row.
+        con.executemany(
+            "insert into raw_stripe.prices (id, recurring_meter, billing_scheme, unit_amount_decimal, "
+            "currency, active) values (?, ?, 'per_unit', '0.5', 'usd', true)",
+            [(f"price_{m}", f"mtr_{m}") for m in METERS],
+        )
+        con.execute(
+            "insert into raw_stripe.subscriptions (id, customer, status) "
+            "select printf('sub_%06d', i), printf('cus_%06d', i), 'active' from range(1, ? + 1) t(i)",
+            [n],
+        )
+        con.execute(
+            "insert into raw_stripe.subscription_items (id, subscription, price) "
+            "select printf('si_%06d_%s', i, m), printf('sub_%06d', i), 'price_' || m "
+            "from range(1, ? + 1) t(i), unnest(?) u(m)",
+            [n, [str(m) for m in METERS]],
+        )
     return {"customers": n, "meters": len(METERS)}
 
 

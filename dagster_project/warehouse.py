@@ -36,7 +36,8 @@ create table if not exists raw.usage_events (
     source_file      varchar not null,
     landed_date      date not null,
     line_number      bigint not null,
-    raw_line         varchar,            -- the line as landed (Parquet rows: as JSON)
+    raw_line         varchar,            -- the line as landed (Parquet rows: as JSON; null when
+                                         -- the fields below rebuild it: usage_line_as_landed)
     parse_error      varchar,            -- null | malformed_json | not_an_object | invalid_encoding
     event_id         varchar,            -- fields below are text as found; dbt types them
     customer_id      varchar,

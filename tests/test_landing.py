@@ -96,3 +96,42 @@ def test_a_day_without_files_loads_nothing(home):
     with connect(home.warehouse_path) as con:
         result = ingest_day(con, home.landing_usage_dir, DAY)
     assert result.files == []
+
+
+def test_parquet_rows_are_shown_exactly_as_they_would_have_been_stored(home, landing):
+    """Contract-layout Parquet rows land without a stored raw_line; quarantined lines are shown
+    with the same JSON text the row would have been stored as (escapes, unicode, padding)."""
+    from dagster_project.ingest.stripe_extract import ensure_raw_stripe_schema
+    from tests.conftest import run_dbt
+
+    rows = [
+        {"event_id": "p1", "customer_id": "acct_a", "meter": "api_requests",
+         "timestamp": "2026-11-20T11:00:00Z", "quantity": "7", "properties": '{"region":"eu"}'},
+        {"event_id": 'q"uo\\te\n', "customer_id": "ünïcode ✓", "meter": " padded ",
+         "timestamp": "yesterday", "quantity": "-1", "properties": "region=eu"},
+        {"event_id": "p3", "customer_id": None, "meter": "api_requests",
+         "timestamp": "2026-11-20T12:00:00Z", "quantity": "0.5", "properties": None},
+        # Not minified: the stored properties differ from the file, so the row keeps its text.
+        {"event_id": "p4", "customer_id": "acct_a", "meter": "api_requests",
+         "timestamp": "2026-11-20T13:00:00Z", "quantity": "1", "properties": '{"region": "eu"}'},
+    ]
+    path = landing / "c.parquet"
+    pd.DataFrame(rows).to_parquet(path, index=False)
+    with connect(home.warehouse_path) as con:
+        ingest_day(con, home.landing_usage_dir, DAY)
+        as_landed = con.execute(
+            "select cast(to_json(struct_pack(event_id := event_id, customer_id := customer_id, "
+            "meter := meter, \"timestamp\" := \"timestamp\", quantity := quantity, "
+            "properties := properties)) as varchar) from read_parquet(?) order by file_row_number",
+            [str(path)],
+        ).fetchall()
+    stored = _rows(home, "select line_number, raw_line is null from raw.usage_events order by 1")
+    assert stored == [(1, True), (2, True), (3, True), (4, False)]
+
+    with connect(home.warehouse_path) as con:
+        ensure_raw_stripe_schema(con)  # no meters or customers: every row is quarantined
+    run_dbt("run", "--select", "+int_usage_events_quarantined")
+    shown = _rows(home, "select raw_line from intermediate.int_usage_events_quarantined order by line_number")
+    assert shown == as_landed
+    assert shown[3] == ('{"event_id":"p4","customer_id":"acct_a","meter":"api_requests",'
+                        '"timestamp":"2026-11-20T13:00:00Z","quantity":"1","properties":"{\\"region\\": \\"eu\\"}"}',)

@@ -181,7 +181,7 @@ def _insert_ndjson(con, path: Path, file_id: str, source_file: str, day: date, n
             [(n, _REJECT_REASONS.get(t, "unreadable_line"), text) for n, t, text in rejects],
         )
     # Readable lines keep their order; their file line numbers are the numbers not rejected.
-    con.execute(
+    counted = con.execute(
         f"""
         insert into raw.usage_events
         with numbers as (
@@ -220,17 +220,17 @@ def _insert_ndjson(con, path: Path, file_id: str, source_file: str, day: date, n
         order by line_number
         """,
         [file_id, source_file, day, now],
-    )
-    counted = con.execute(
-        "select count(*) from raw.usage_events where file_id = ?", [file_id]
-    ).fetchone()[0]
+    ).fetchone()[0]  # rows inserted: counting them again would scan every earlier day
     return counted, len(rejects)
 
 
 def _insert_parquet(con, path: Path, file_id: str, source_file: str, day: date, now: datetime):
+    # hive_partitioning off: the dt=... folder is where the file landed, not a field of its rows.
     columns = {
         name: dtype
-        for name, dtype, *_ in con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
+        for name, dtype, *_ in con.execute(
+            "describe select * from read_parquet(?, hive_partitioning = false)", [str(path)]
+        ).fetchall()
     }
 
     def text(name: str) -> str:
@@ -248,13 +248,24 @@ def _insert_parquet(con, path: Path, file_id: str, source_file: str, day: date, 
         return f"cast(t.\"{name}\" as varchar)"
 
     row_fields = ", ".join(f'"{name}" := t."{name}"' for name in columns)
-    con.execute(
+    row_as_json = f"cast(to_json(struct_pack({row_fields})) as varchar)"
+    if _rebuildable_from_fields(columns):
+        # The text fields hold the whole row verbatim, so stg_usage__events rebuilds the same
+        # JSON text from them (usage_line_as_landed); writing it here as well doubled the
+        # cost of loading the file. Only a properties text that was minified on the way in
+        # keeps its own copy of the row.
+        raw_line = (f"case when t.properties is null or {text('properties')} = t.properties "
+                    f"then null else {row_as_json} end")
+    else:
+        raw_line = row_as_json
+    # No `order by`: the table keeps the file's row order on insert, and line_number says it.
+    inserted = con.execute(
         f"""
         insert into raw.usage_events
         select
             ? as file_id, ? as source_file, ? as landed_date,
             t.file_row_number + 1 as line_number,
-            cast(to_json(struct_pack({row_fields})) as varchar) as raw_line,
+            {raw_line} as raw_line,
             null as parse_error,
             {text("event_id")} as event_id,
             {text("customer_id")} as customer_id,
@@ -263,11 +274,19 @@ def _insert_parquet(con, path: Path, file_id: str, source_file: str, day: date, 
             {text("quantity")} as quantity,
             {text("properties")} as properties,
             ? as ingested_at
-        from read_parquet(?, file_row_number = true) as t
-        order by line_number
+        from read_parquet(?, file_row_number = true, hive_partitioning = false) as t
         """,
         [file_id, source_file, day, now, str(path)],
-    )
-    return con.execute(
-        "select count(*) from raw.usage_events where file_id = ?", [file_id]
     ).fetchone()[0]
+    return inserted
+
+
+# The Parquet layout whose rows stg_usage__events can rebuild as JSON from raw.usage_events'
+# text columns: exactly the contract's columns, in this order, all text.
+REBUILDABLE_PARQUET_COLUMNS = (*EVENT_FIELDS, "properties")
+
+
+def _rebuildable_from_fields(columns: dict[str, str]) -> bool:
+    return tuple(columns) == REBUILDABLE_PARQUET_COLUMNS and all(
+        dtype.upper() == "VARCHAR" for dtype in columns.values()
+    )

@@ -71,3 +71,35 @@
 {% macro postgres__json_is_object(expr) -%}
     (jsonb_typeof(cast({{ expr }} as jsonb)) = 'object')
 {%- endmacro %}
+
+{#- A Parquet row as JSON text, exactly as ingestion writes raw_line (keys in the contract's
+    order, compact). Parquet rows whose text fields hold the whole row are landed without a
+    raw_line (dagster_project/ingest/landing.py) and rebuilt with this where they are shown. -#}
+{% macro usage_event_json(event_id, customer_id, meter, event_timestamp, quantity, properties) -%}
+    {{ return(adapter.dispatch('usage_event_json', 'tollgate')(event_id, customer_id, meter, event_timestamp, quantity, properties)) }}
+{%- endmacro %}
+{% macro default__usage_event_json(event_id, customer_id, meter, event_timestamp, quantity, properties) -%}
+    cast(to_json(struct_pack(
+        "event_id" := {{ event_id }}, "customer_id" := {{ customer_id }}, "meter" := {{ meter }},
+        "timestamp" := {{ event_timestamp }}, "quantity" := {{ quantity }}, "properties" := {{ properties }}
+    )) as varchar)
+{%- endmacro %}
+{% macro postgres__usage_event_json(event_id, customer_id, meter, event_timestamp, quantity, properties) -%}
+    ('{"event_id":' || coalesce(cast(to_json({{ event_id }}) as text), 'null')
+     || ',"customer_id":' || coalesce(cast(to_json({{ customer_id }}) as text), 'null')
+     || ',"meter":' || coalesce(cast(to_json({{ meter }}) as text), 'null')
+     || ',"timestamp":' || coalesce(cast(to_json({{ event_timestamp }}) as text), 'null')
+     || ',"quantity":' || coalesce(cast(to_json({{ quantity }}) as text), 'null')
+     || ',"properties":' || coalesce(cast(to_json({{ properties }}) as text), 'null') || '}')
+{%- endmacro %}
+
+{#- `materialized` for a CTE that several parts of a query read: computed once instead of once
+    per reader (DuckDB otherwise inlines it and re-evaluates every expression in each reader).
+    DuckDB and PostgreSQL (12+) both take `with x as materialized (...)`; other warehouses
+    decide for themselves. -#}
+{% macro materialized_cte() -%}
+    {{ return(adapter.dispatch('materialized_cte', 'tollgate')()) }}
+{%- endmacro %}
+{% macro default__materialized_cte() -%}{%- endmacro %}
+{% macro duckdb__materialized_cte() -%}materialized{%- endmacro %}
+{% macro postgres__materialized_cte() -%}materialized{%- endmacro %}

@@ -56,8 +56,18 @@ customers as (
     select * from {{ ref('int_customers_mapped') }}
 ),
 
+-- One row per Stripe customer and meter: a per-event `exists` over subscription items made
+-- DuckDB deduplicate every (customer, meter, event time) of the batch to decorrelate it.
+-- A subscription covers an event when it had not ended at the event time, so the latest end
+-- (or none: still running) decides for all of them.
 coverage as (
-    select * from {{ ref('int_subscription_meter_coverage') }}
+    select
+        stripe_customer_id,
+        meter_id,
+        max(case when subscription_ended_at is null then 1 else 0 end) as has_open_subscription,
+        max(subscription_ended_at) as last_subscription_ended_at
+    from {{ ref('int_subscription_meter_coverage') }}
+    group by stripe_customer_id, meter_id
 ),
 
 -- Checks on the line alone, first failing reason wins (order = most fundamental first).
@@ -68,6 +78,9 @@ validated as (
         landed_date,
         line_number,
         raw_line,
+        raw_line_from_fields,
+        event_timestamp_text,
+        quantity_text,
         event_id,
         customer_id,
         meter,
@@ -105,6 +118,9 @@ held as (
         landed_date,
         line_number,
         raw_line,
+        false as raw_line_from_fields,  -- held lines keep their text (they are quarantined)
+        cast(null as {{ dbt.type_string() }}) as event_timestamp_text,
+        cast(null as {{ dbt.type_string() }}) as quantity_text,
         event_id,
         customer_id,
         meter,
@@ -119,7 +135,8 @@ held as (
 ),
 {%- endif %}
 
-batch as (
+-- Read by the dedupe, the joins and the rejected lines: each line is validated once.
+batch as {{ tollgate.materialized_cte() }} (
     select * from validated
     {%- if daily %}
     union all
@@ -215,13 +232,9 @@ well_formed_ranked as (
         meters.meter_id,
         meters.status as meter_status,
         -- A subscription of this customer bills this meter and had not ended at the event.
-        exists (
-            select 1 from coverage
-            where coverage.stripe_customer_id = customers.stripe_customer_id
-              and coverage.meter_id = meters.meter_id
-              and (coverage.subscription_ended_at is null
-                   or coverage.subscription_ended_at > well_formed.event_at)
-        ) as has_subscription
+        coalesce(coverage.has_open_subscription = 1
+                 or coverage.last_subscription_ended_at > well_formed.event_at, false)
+            as has_subscription
     from well_formed
     left join ranked
         on ranked.from_batch = 1
@@ -229,6 +242,9 @@ well_formed_ranked as (
         and well_formed.line_number = ranked.line_number
     left join customers on well_formed.customer_id = customers.customer_id
     left join meters on well_formed.meter = meters.event_name
+    left join coverage
+        on coverage.stripe_customer_id = customers.stripe_customer_id
+        and coverage.meter_id = meters.meter_id
 ),
 
 classified_well_formed as (
@@ -247,6 +263,9 @@ classified_well_formed as (
         quantity,
         properties,
         raw_line,
+        raw_line_from_fields,
+        event_timestamp_text,
+        quantity_text,
         case
             when is_copy then 'duplicate'
             when occurrence > 1 then 'quarantined'
@@ -284,6 +303,9 @@ rejected_lines as (
         quantity,
         properties,
         raw_line,
+        raw_line_from_fields,
+        event_timestamp_text,
+        quantity_text,
         'quarantined' as status,
         line_reason as reason,
         false as is_canonical
@@ -293,7 +315,30 @@ rejected_lines as (
 
 final as (
     select
-        *,
+        file_id,
+        source_file,
+        landed_date,
+        line_number,
+        event_id,
+        customer_id,
+        stripe_customer_id,
+        meter,
+        meter_id,
+        event_at,
+        usage_date,
+        quantity,
+        properties,
+        -- Only quarantined lines are ever shown as landed (int_usage_events_quarantined);
+        -- writing every accepted line's text again cost more than classifying it.
+        case when status = 'quarantined' then
+            case when raw_line_from_fields
+                then {{ tollgate.usage_event_json('event_id', 'customer_id', 'meter', 'event_timestamp_text', 'quantity_text', 'properties') }}
+                else raw_line
+            end
+        end as raw_line,
+        status,
+        reason,
+        is_canonical,
         {% if tollgate.run_date() is not none -%}
         {{ tollgate.run_date_minus(0) }}
         {%- else -%}

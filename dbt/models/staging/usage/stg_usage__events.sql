@@ -1,3 +1,10 @@
+{#- Every text field's typed form (trimmed, '' as null) is the field itself. -#}
+{%- set verbatim_checks = [] -%}
+{%- for field in ['event_id', 'customer_id', 'meter', 'event_timestamp', 'quantity'] -%}
+    {%- do verbatim_checks.append('(' ~ field ~ ' is null or (' ~ field ~ " <> '' and " ~ field ~ ' = trim(' ~ field ~ ')))') -%}
+{%- endfor -%}
+{%- set fields_verbatim = verbatim_checks | join('\n        and ') -%}
+{%- set landed_without_text = '(raw_line is null and parse_error is null)' -%}
 -- One row per landed line, typed. Casting only: validation verdicts are made in intermediate.
 with source as (
     select * from {{ source('usage', 'usage_events') }}
@@ -9,7 +16,16 @@ typed as (
         source_file,
         landed_date,
         line_number,
-        raw_line,
+        -- Parquet rows landed without their text (see usage_event_json): rebuilt here only
+        -- when the typed fields below differ from the landed ones; otherwise a consumer that
+        -- shows the line rebuilds it from them (raw_line_from_fields), and only for the lines
+        -- it shows, instead of for every line of the day.
+        case
+            when {{ landed_without_text }} and not ({{ fields_verbatim }})
+                then {{ tollgate.usage_event_json('event_id', 'customer_id', 'meter', 'event_timestamp', 'quantity', 'properties') }}
+            else raw_line
+        end as raw_line,
+        coalesce({{ landed_without_text }} and {{ fields_verbatim }}, false) as raw_line_from_fields,
         parse_error,
         nullif(trim(event_id), '') as event_id,
         nullif(trim(customer_id), '') as customer_id,
@@ -30,6 +46,7 @@ final as (
         landed_date,
         line_number,
         raw_line,
+        raw_line_from_fields,
         parse_error,
         event_id,
         customer_id,
