@@ -53,7 +53,9 @@ LATE_REFUND_UNDO = "update raw_finance.refunds set amount = 1200 where refund_id
 def normalise(rows):
     for r in rows:  # money and quantities are never floating point, on either warehouse
         assert not any(isinstance(v, float) for v in r), r
-    return [tuple(Decimal(v).normalize() if isinstance(v, Decimal) else v for v in r) for r in rows]
+    rows = [tuple(Decimal(v).normalize() if isinstance(v, Decimal) else v for v in r) for r in rows]
+    # in Python's order: a server whose collation is not "C" orders text ids differently
+    return sorted(rows, key=lambda r: tuple((v is None, str(v)) for v in r))
 
 
 def add_stripe_and_finance_facts(con) -> None:
