@@ -8,18 +8,24 @@ credit note), and the ledger entries, credit burn-down, account balances and fin
 are compared row by row, with exact integer / decimal equality."""
 
 import os
-from datetime import date, datetime
+import re
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from dagster_project.ingest.landing import ingest_day
 from dagster_project.ingest.stripe_extract import TABLES, ensure_raw_stripe_schema
+from dagster_project.ledger.credits import burn_down_rows
 from dagster_project.ledger.finance_inputs import RAW_FINANCE_DDL, ensure_raw_finance_schema
 from dagster_project.sample_data import METERS, customer_key, generate_day
+from dagster_project.settings import DBT_PROJECT_DIR
 from dagster_project.transform.dbt_assets import DAILY_BUILD_ARGS
 from dagster_project.warehouse import RAW_DDL, connect
 from tests.conftest import run_dbt
+from tests.ledger.test_burn_down_sql import DAY0, example_rows, grant, usage
 
 assert DAILY_BUILD_ARGS == ["build", "--exclude", "test_type:unit"]
 POSTGRES_BUILD_ARGS = DAILY_BUILD_ARGS  # the same build, nothing excluded
@@ -238,7 +244,10 @@ def both_warehouses(pg_server, tmp_path_factory):
             cur.execute(COMPARED["fct_ledger_entries"])
             ledger_after_rerun = normalise(cur.fetchall())
         unit = run_dbt("test", "--select", "test_type:unit")
-        yield {"duckdb": duck, "duckdb_columns": duck_columns, "postgres": postgres, "copied": copied, "unit": unit.stdout,
+        run_dbt("compile", "--select", "int_ledger__credit_burndown", vars=last)
+        burn_sql = (DBT_PROJECT_DIR / "target" / "compiled" / "tollgate" / "models" / "intermediate" / "ledger"
+                    / "int_ledger__credit_burndown.sql").read_text()
+        yield {"pg": pg, "dbname": dbname, "burn_sql": burn_sql, "duckdb": duck, "duckdb_columns": duck_columns, "postgres": postgres, "copied": copied, "unit": unit.stdout,
                "ledger_after_rerun": ledger_after_rerun}
         pg.close()
     finally:
@@ -296,3 +305,59 @@ def test_dbt_unit_tests_pass_on_postgres(both_warehouses):
 
     expected = unit_tests_defined()  # every unit test, the ledger's and finance's included
     assert re.search(rf"PASS={expected}\b", both_warehouses["unit"]), both_warehouses["unit"][-2000:]
+
+
+@pytest.fixture(scope="module")
+def pg_burn_down(both_warehouses):
+    """The burn-down model's SQL as dbt compiled it for PostgreSQL, reading scratch input tables
+    whose text columns sort by an ICU en-US collation when the server has one ("g" before "G",
+    unlike Python): only the model's own binary_order keeps the grant order the same."""
+    pg, sql = both_warehouses["pg"], both_warehouses["burn_sql"]
+    with pg.cursor() as cur:
+        cur.execute("select count(*) from pg_collation where collname = 'en-US-x-icu'")
+        collate = ' collate "en-US-x-icu"' if cur.fetchone()[0] else ""
+        cur.execute("create schema burn_check")
+        cur.execute(
+            f"create table burn_check.grants (grant_id varchar{collate}, stripe_customer_id varchar, currency varchar,"
+            " amount bigint, effective_at timestamp, expires_at timestamp, priority integer, created_at timestamp,"
+            " applicable_meters varchar)"
+        )
+        cur.execute(
+            f"create table burn_check.usage (accrual_key varchar{collate}, stripe_customer_id varchar, currency varchar,"
+            f" meter_event_name varchar{collate}, usage_date date, accrued_amount bigint)"
+        )
+        cur.execute("create table burn_check.as_of (as_of_date date)")
+    for relation, table in {"int_ledger__as_of": "as_of", "stg_finance__credit_grants": "grants",
+                            "int_ledger__usage_accruals": "usage"}.items():
+        pattern = rf'"{both_warehouses["dbname"]}"\."\w+"\."{relation}"'
+        assert re.search(pattern, sql), relation
+        sql = re.sub(pattern, f"burn_check.{table}", sql)
+    return pg, sql
+
+
+_TIE = {"customer": "cus_a", "currency": "usd", "amount": 100, "priority": 50, "effective": 0, "hour": 0,
+        "expires_after": None, "created": 0, "meters": None}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(grants=st.lists(grant, max_size=6), usage_days=st.lists(usage, max_size=14), as_of=st.integers(0, 9))
+@example(grants=[{**_TIE, "id": "g"}, {**_TIE, "id": "G"}], usage_days=[("cus_a", "usd", "m1", 1, 150)], as_of=2)
+def test_sql_burn_down_on_postgres_equals_credits_py(pg_burn_down, grants, usage_days, as_of):
+    """The same random examples as tests/ledger/test_burn_down_sql.py, on PostgreSQL."""
+    from psycopg2.extras import execute_values
+
+    pg, sql = pg_burn_down
+    grant_rows, usage_rows = example_rows(grants, usage_days)
+    day = DAY0 + timedelta(days=as_of)
+    with pg.cursor() as cur:
+        cur.execute("truncate burn_check.grants, burn_check.usage, burn_check.as_of")
+        if grant_rows:
+            execute_values(cur, "insert into burn_check.grants values %s", grant_rows)
+        if usage_rows:
+            execute_values(cur, "insert into burn_check.usage values %s", usage_rows)
+        cur.execute("insert into burn_check.as_of values (%s)", [day])
+        cur.execute(f"select grant_id, accrual_key, amount from ({sql}) as burns")
+        got = cur.fetchall()
+    expected = {(b.grant_id, b.accrual_key): b.amount for b in burn_down_rows(grant_rows, usage_rows, day)}
+    assert len(got) == len({(g, k) for g, k, _ in got})
+    assert {(g, k): a for g, k, a in got} == expected

@@ -54,12 +54,12 @@ usage = st.tuples(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(grants=st.lists(grant, max_size=6), usage_days=st.lists(usage, max_size=14), as_of=st.integers(0, 9))
-def test_sql_burn_down_equals_credits_py(wh, grants, usage_days, as_of):
-    con = wh.con
-    con.execute(f"delete from {wh.table('grants')}")
-    seen = set()
+def example_rows(grants: list[dict], usage_days: list[tuple]) -> tuple[list[tuple], list[tuple]]:
+    """Grant rows (grant_id, stripe_customer_id, currency, amount, effective_at, expires_at,
+    priority, created_at, applicable_meters: credits.burn_down_rows' order) and usage rows
+    (accrual_key, stripe_customer_id, currency, meter_event_name, usage_date, accrued_amount)
+    of one generated example. Also used on PostgreSQL (tests/test_postgres_portability.py)."""
+    grant_rows, seen = [], set()
     for g in grants:
         if g["id"] in seen:
             continue
@@ -67,18 +67,29 @@ def test_sql_burn_down_equals_credits_py(wh, grants, usage_days, as_of):
         effective = datetime.combine(DAY0 + timedelta(days=g["effective"]), MIDNIGHT) + timedelta(hours=g["hour"])
         expires = None if g["expires_after"] is None else effective + timedelta(days=g["expires_after"])
         created = datetime.combine(DAY0 + timedelta(days=g["created"]), MIDNIGHT)
+        grant_rows.append((g["id"], g["customer"], g["currency"], g["amount"], effective, expires, g["priority"],
+                           created, g["meters"]))
+    usage_rows = {}
+    for customer, currency, meter, day, amount in usage_days:
+        key = f"acc_{customer}_{currency}_{meter}_{day}"
+        usage_rows[key] = (key, customer, currency, meter, DAY0 + timedelta(days=day), amount)
+    return grant_rows, list(usage_rows.values())
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(grants=st.lists(grant, max_size=6), usage_days=st.lists(usage, max_size=14), as_of=st.integers(0, 9))
+def test_sql_burn_down_equals_credits_py(wh, grants, usage_days, as_of):
+    con = wh.con
+    grant_rows, usage_rows = example_rows(grants, usage_days)
+    con.execute(f"delete from {wh.table('grants')}")
+    for gid, customer, currency, amount, effective, expires, priority, created, meters in grant_rows:
         con.execute(
             f"insert into {wh.table('grants')} (grant_id, customer_id, stripe_customer_id, category, amount, currency,"
             " effective_at, expires_at, priority, applicable_meters, created_at) values (?, ?, ?, 'paid', ?, ?, ?, ?, ?, ?, ?)",
-            [g["id"], g["customer"], g["customer"], g["amount"], g["currency"], effective, expires, g["priority"],
-             g["meters"], created],
+            [gid, customer, customer, amount, currency, effective, expires, priority, meters, created],
         )
     con.execute(f"delete from {wh.table('usage')}")
-    rows = {}
-    for customer, currency, meter, day, amount in usage_days:
-        key = f"acc_{customer}_{currency}_{meter}_{day}"
-        rows[key] = (key, customer, currency, meter, DAY0 + timedelta(days=day), amount)
-    for key, customer, currency, meter, usage_date, amount in rows.values():
+    for key, customer, currency, meter, usage_date, amount in usage_rows:
         con.execute(
             f"insert into {wh.table('usage')} (accrual_key, stripe_customer_id, customer_id, currency, meter_event_name,"
             " usage_date, accrued_amount) values (?, ?, ?, ?, ?, ?, ?)",

@@ -94,8 +94,10 @@ usage as (
       )
 ),
 
--- step 0: every usage row with its whole amount left; step k: after the k-th grant took its
--- part (taken, by grant_id). Rows with nothing left drop out.
+-- step 0: every usage row with its whole amount left; step k: after the k-th grant (grant_rank
+-- k of the customer and currency) took its part, `taken`. Rows with nothing left drop out. Only
+-- the usage row's own columns and integers recur (no text from the grants: PostgreSQL wants
+-- each recursive column's collation the same in both terms).
 allocation as (
     select
         cast(0 as bigint) as step,
@@ -106,7 +108,6 @@ allocation as (
         usage.usage_date,
         usage.usage_rank,
         usage.amount as amount_left,
-        cast(null as varchar) as grant_id,
         cast(0 as bigint) as taken
     from usage
 
@@ -121,7 +122,6 @@ allocation as (
         previous.usage_date,
         previous.usage_rank,
         cast(previous.amount_left - {{ take }} as bigint) as amount_left,
-        grants.grant_id,
         cast({{ take }} as bigint) as taken
     from allocation as previous
     inner join grants
@@ -133,14 +133,18 @@ allocation as (
 
 final as (
     select
-        grant_id,
-        accrual_key,
-        stripe_customer_id,
-        currency,
-        usage_date,
-        taken as amount
+        grants.grant_id,
+        allocation.accrual_key,
+        allocation.stripe_customer_id,
+        allocation.currency,
+        allocation.usage_date,
+        allocation.taken as amount
     from allocation
-    where step > 0 and taken > 0
+    inner join grants
+        on grants.stripe_customer_id = allocation.stripe_customer_id
+        and grants.currency = allocation.currency
+        and grants.grant_rank = allocation.step
+    where allocation.step > 0 and allocation.taken > 0
 )
 
 select * from final
