@@ -14,8 +14,10 @@ same allocation as replaying usage day by day and always drawing from the first 
 with a balance (the first grant takes every unit it can reach in both procedures; remove its
 take and the rest is the same problem with one grant fewer), and it needs no state per day.
 
-Pure functions over plain rows, so the dbt Python model ``int_ledger__credit_burndown`` and the
-property tests run exactly the same code.
+Pure functions over plain rows: the reference. The dbt model ``int_ledger__credit_burndown`` is
+the same computation in SQL (a recursive CTE over the grants, so it runs on DuckDB and
+PostgreSQL alike); ``tests/ledger`` checks that it equals ``burn_down`` and a naive day-by-day
+replay.
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ def _as_datetime(value: date | datetime | None) -> datetime | None:
 
 
 def burn_down_rows(grant_rows: Iterable[tuple], usage_rows: Iterable[tuple], as_of: date) -> list[Burn]:
-    """The burn-down as of a day, from warehouse rows (what int_ledger__credit_burndown runs).
+    """The burn-down as of a day, from warehouse rows (what int_ledger__credit_burndown computes).
 
     grant_rows: (grant_id, stripe_customer_id, currency, amount, effective_at, expires_at,
     priority, created_at, applicable_meters as 'a,b' or None); usage_rows: (accrual_key,

@@ -103,3 +103,80 @@
 {% macro default__materialized_cte() -%}{%- endmacro %}
 {% macro duckdb__materialized_cte() -%}materialized{%- endmacro %}
 {% macro postgres__materialized_cte() -%}materialized{%- endmacro %}
+
+{#- Text ordered by code point (Python's str order), whatever the database's collation: an
+    order that decides who gets credit must not depend on the server's locale. -#}
+{% macro binary_order(expr) -%}
+    {{ return(adapter.dispatch('binary_order', 'tollgate')(expr)) }}
+{%- endmacro %}
+{% macro default__binary_order(expr) -%}
+    {{ expr }}
+{%- endmacro %}
+{% macro postgres__binary_order(expr) -%}
+    ({{ expr }} collate "C")
+{%- endmacro %}
+
+{#- True when the comma-separated text list (items trimmed of whitespace, as credits.py reads
+    it) contains item. Plain string functions with the same meaning on every warehouse. -#}
+{% macro csv_list_contains(list_expr, item_expr) -%}
+    (position(',' || {{ item_expr }} || ',' in
+        ',' || regexp_replace(regexp_replace({{ list_expr }}, '\s*,\s*', ',', 'g'), '^\s+|\s+$', '', 'g') || ',') > 0)
+{%- endmacro %}
+
+{#- Whole days from date a to date b (b - a). -#}
+{% macro days_between(a, b) -%}
+    {{ return(adapter.dispatch('days_between', 'tollgate')(a, b)) }}
+{%- endmacro %}
+{% macro default__days_between(a, b) -%}
+    date_diff('day', cast({{ a }} as date), cast({{ b }} as date))
+{%- endmacro %}
+{% macro postgres__days_between(a, b) -%}
+    (cast({{ b }} as date) - cast({{ a }} as date))
+{%- endmacro %}
+
+{#- An interval of a whole number of months or days from an integer expression (no float on
+    the way: PostgreSQL's integer * interval goes through double precision). -#}
+{% macro months_interval(n) -%}
+    {{ return(adapter.dispatch('months_interval', 'tollgate')(n)) }}
+{%- endmacro %}
+{% macro default__months_interval(n) -%}
+    to_months(cast({{ n }} as integer))
+{%- endmacro %}
+{% macro postgres__months_interval(n) -%}
+    make_interval(months => cast({{ n }} as integer))
+{%- endmacro %}
+{% macro days_interval(n) -%}
+    {{ return(adapter.dispatch('days_interval', 'tollgate')(n)) }}
+{%- endmacro %}
+{% macro default__days_interval(n) -%}
+    to_days(cast({{ n }} as integer))
+{%- endmacro %}
+{% macro postgres__days_interval(n) -%}
+    make_interval(days => cast({{ n }} as integer))
+{%- endmacro %}
+
+{#- Timestamps from start to stop (both included) one step apart, as a FROM item `alias(column)`:
+    `cross join {{ tollgate.timestamp_series('a', 'b', 'day', 'days', 'day') }}`. The series
+    may refer to tables earlier in the FROM clause (implicitly lateral on both warehouses). -#}
+{% macro timestamp_series(start, stop, unit, alias, column) -%}
+    generate_series(
+        cast({{ start }} as timestamp),
+        cast({{ stop }} as timestamp),
+        {{ tollgate.unit_interval(unit) }}
+    ) as {{ alias }}({{ column }})
+{%- endmacro %}
+
+{#- One calendar unit ('day' or 'month') as an interval literal both warehouses parse
+    (DuckDB's `interval 1 day` is not PostgreSQL). -#}
+{% macro unit_interval(unit) -%}
+    {%- if unit not in ('day', 'month') -%}
+        {{ exceptions.raise_compiler_error("unit_interval: day or month, not " ~ unit) }}
+    {%- endif -%}
+    interval '1 {{ unit }}'
+{%- endmacro %}
+
+{#- First day of the month of a date or timestamp, as a date. Truncated as a timestamp without
+    time zone: PostgreSQL's date_trunc of a date goes through the session's time zone. -#}
+{% macro month_start(expr) -%}
+    cast(date_trunc('month', cast({{ expr }} as timestamp)) as date)
+{%- endmacro %}

@@ -1,8 +1,14 @@
 {{ config(meta={'dagster': {'ref': {'name': 'fct_account_balances'}}}) }}
 -- Each customer's balances on the last day equal the sum of all its ledger entries.
-with last_day as (
-    select * from {{ ref('fct_account_balances') }}
-    qualify row_number() over (partition by stripe_customer_id, currency order by balance_date desc) = 1
+-- (the newest row per customer through a plain row_number subquery: `qualify` is DuckDB's)
+with numbered as (
+    select
+        *,
+        row_number() over (partition by stripe_customer_id, currency order by balance_date desc) as newest_first
+    from {{ ref('fct_account_balances') }}
+),
+last_day as (
+    select * from numbered where newest_first = 1
 ),
 sums as (
     select

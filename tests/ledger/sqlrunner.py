@@ -5,8 +5,8 @@ when the ledger compiles); `dbt compile` renders the ledger models. A test then 
 empty warehouse, writes its facts straight into the ledger's inputs (usage accruals, grants,
 payments, refunds, credit notes, the as-of day) and executes the compiled SQL of
 int_ledger__desired_lines -> fct_ledger_entries (appended, as dbt's append strategy does) ->
-fct_account_balances, and the Python burn-down in between: the same code dbt runs, at
-milliseconds per posting.
+fct_account_balances, with int_ledger__credit_burndown (SQL) before them: the same code dbt
+runs, at milliseconds per posting.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dagster_project.settings import DBT_PROJECT_DIR
 from dagster_project.warehouse import connect, ensure_raw_schema
 from tests.conftest import run_dbt
 
-MODELS = ("int_ledger__desired_lines", "fct_ledger_entries", "fct_account_balances")
+MODELS = ("int_ledger__credit_burndown", "int_ledger__desired_lines", "fct_ledger_entries", "fct_account_balances")
 # inputs replaced by tables the test fills: (schema, name)
 INPUTS = {
     "usage": ("intermediate", "int_ledger__usage_accruals"),
@@ -36,7 +36,6 @@ INPUTS = {
     "credit_notes": ("staging", "stg_finance__credit_notes"),
     "as_of": ("intermediate", "int_ledger__as_of"),
     "closed": ("intermediate", "int_ledger__closed_periods"),
-    "burns": ("intermediate", "int_ledger__credit_burndown"),
 }
 
 
@@ -103,9 +102,8 @@ class Warehouse:
         for month, closed_on in closed:
             self.con.execute(f"insert into {self.table('closed')} values (?, ?)", [month, closed_on])
 
-    def post(self) -> int:
-        """One ledger run: burn-down, desired lines, append the difference, balances.
-        Returns the number of entries appended."""
+    def reference_burn_down(self) -> dict[tuple[str, str], int]:
+        """credits.py's burn-down (the reference) over the same inputs: (grant, accrual) -> amount."""
         as_of = self.con.execute(f"select as_of_date from {self.table('as_of')}").fetchall()[0][0]
         grants = self.con.execute(
             f"select grant_id, stripe_customer_id, currency, amount, effective_at, expires_at, priority,"
@@ -115,13 +113,20 @@ class Warehouse:
             f"select accrual_key, stripe_customer_id, currency, meter_event_name, usage_date, accrued_amount"
             f" from {self.table('usage')}"
         ).fetchall()
-        burns = burn_down_rows(grants, usage, as_of)
-        self.con.execute(f"delete from {self.table('burns')}")
-        if burns:
-            self.con.executemany(
-                f"insert into {self.table('burns')} values (?, ?, ?, ?, ?, ?)",
-                [(b.grant_id, b.accrual_key, b.stripe_customer_id, b.currency, b.usage_date, b.amount) for b in burns],
-            )
+        return {(b.grant_id, b.accrual_key): b.amount for b in burn_down_rows(grants, usage, as_of)}
+
+    def burn_down(self) -> dict[tuple[str, str], int]:
+        """The SQL model int_ledger__credit_burndown alone: (grant, accrual) -> amount."""
+        rows = self.con.execute(f"select grant_id, accrual_key, amount from ({self.sql['int_ledger__credit_burndown']})").fetchall()
+        assert len(rows) == len({(g, k) for g, k, _ in rows}), "a grant burned twice on one accrual"
+        return {(g, k): a for g, k, a in rows}
+
+    def post(self) -> int:
+        """One ledger run: burn-down (SQL), desired lines, append the difference, balances.
+        Returns the number of entries appended."""
+        self.con.execute(
+            f"create or replace table intermediate.int_ledger__credit_burndown as {self.sql['int_ledger__credit_burndown']}"
+        )
         self.con.execute(f"create or replace table intermediate.int_ledger__desired_lines as {self.sql['int_ledger__desired_lines']}")
         before = self.con.execute("select count(*) from marts.fct_ledger_entries").fetchall()[0][0]
         self.con.execute(f"insert into marts.fct_ledger_entries {self.sql['fct_ledger_entries']}")

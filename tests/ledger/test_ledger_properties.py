@@ -6,7 +6,8 @@ late corrections, posted day after day with the ledger's own compiled SQL (tests
 * account balances equal the sum of entries; credit is never negative, per grant or customer;
 * replaying the same inputs posts nothing;
 * once a month is closed, nothing more is posted into it (corrections land in the open month);
-* the grant-by-grant burn-down equals a naive day-by-day replay (the claim in credits.py).
+* the SQL burn-down (int_ledger__credit_burndown) equals a naive day-by-day replay (the claim
+  in credits.py) and credits.py itself.
 """
 
 from __future__ import annotations
@@ -17,32 +18,15 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from dagster_project.ledger.credits import FAR_FUTURE, Grant, Usage
-from tests.ledger.sqlrunner import CompiledLedger, Warehouse, compile_ledger
+from tests.ledger.sqlrunner import Warehouse
 
 START = date(2026, 10, 27)
 CUSTOMERS = ["cus_a", "cus_b"]
 METERS = ["m1", "m2"]
-
-
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory) -> CompiledLedger:
-    import os
-
-    home = tmp_path_factory.mktemp("ledger_home")
-    old = os.environ.get("TOLLGATE_HOME")
-    os.environ["TOLLGATE_HOME"] = str(home)
-    try:
-        yield compile_ledger(home / "warehouse.duckdb")
-    finally:
-        if old is None:
-            os.environ.pop("TOLLGATE_HOME", None)
-        else:
-            os.environ["TOLLGATE_HOME"] = old
 
 
 usage_event = st.tuples(st.sampled_from(CUSTOMERS), st.sampled_from(METERS), st.integers(0, 400))
@@ -235,6 +219,7 @@ def _check_invariants(wh: Warehouse, grants: list[Grant], usage_rows, day: date)
         for g, k, a in con.execute("select grant_id, accrual_key, amount from intermediate.int_ledger__credit_burndown").fetchall()
     }
     assert burned == expected
+    assert burned == wh.reference_burn_down(), "the SQL burn-down differs from credits.py"
     for g in usable_grants:  # and never more than the grant, nothing after expiry
         assert sum(a for (gid, _), a in burned.items() if gid == g.grant_id) <= g.amount
     assert all((g.expires_at or FAR_FUTURE) > datetime.min for g in grants)

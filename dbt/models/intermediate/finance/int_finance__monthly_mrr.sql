@@ -30,9 +30,8 @@ licensed_items as (
         subscriptions.stripe_customer_id,
         coalesce(subscriptions.currency, prices.currency) as currency,
         -- a backdated subscription started with its first period, before it was created
-        cast(date_trunc('month', least(subscriptions.created_at, items.current_period_start)) as date) as first_month,
-        cast(date_trunc('month', coalesce(subscriptions.ended_at, cast(as_of.as_of_date as timestamp))) as date)
-            as last_month,
+        {{ tollgate.month_start('least(subscriptions.created_at, items.current_period_start)') }} as first_month,
+        {{ tollgate.month_start('coalesce(subscriptions.ended_at, cast(as_of.as_of_date as timestamp))') }} as last_month,
         {{ round_half_up('cast(coalesce(items.quantity, 0) as decimal(38, 0)) * prices.unit_amount_decimal') }}
             as fee,
         prices.recurring_interval,
@@ -43,7 +42,7 @@ licensed_items as (
     cross join as_of
     where prices.recurring_usage_type = 'licensed'
       and prices.unit_amount_decimal is not null
-      and least(subscriptions.created_at, items.current_period_start) < cast(as_of.as_of_date as timestamp) + interval '1 day'
+      and least(subscriptions.created_at, items.current_period_start) < cast(as_of.as_of_date as timestamp) + {{ tollgate.days_interval(1) }}
 ),
 
 licensed_monthly as (
@@ -65,11 +64,8 @@ licensed as (
         cast(months.month as date) as mrr_month,
         sum(licensed_monthly.monthly_fee) as licensed_mrr
     from licensed_monthly
-    cross join generate_series(
-        cast(licensed_monthly.first_month as timestamp),
-        cast(licensed_monthly.last_month as timestamp),
-        interval 1 month
-    ) as months(month)
+    cross join {{ tollgate.timestamp_series(
+        'licensed_monthly.first_month', 'licensed_monthly.last_month', 'month', 'months', 'month') }}
     group by 1, 2, 3
 ),
 
@@ -77,7 +73,7 @@ usage as (
     select
         stripe_customer_id,
         currency,
-        cast(date_trunc('month', posting_date) as date) as mrr_month,
+        {{ tollgate.month_start('posting_date') }} as mrr_month,
         -sum(amount) as usage_mrr
     from entries
     where account = 'usage_revenue'

@@ -31,7 +31,7 @@ unioned as (
 
 final as (
     select
-        cast(date_trunc('month', unioned.period_month) as date) as period_month,
+        {{ tollgate.month_start('unioned.period_month') }} as period_month,
         min(unioned.closed_on) as closed_on
     from unioned
     -- Listed means closed, whatever day a run is posted as of: a backfill of an old day must

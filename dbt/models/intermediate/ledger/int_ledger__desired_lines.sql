@@ -90,7 +90,7 @@ licensed as (
         cast(period_end as date) as period_end_date,
         {{ round_half_up('cast(coalesce(items.quantity, 0) as decimal(38, 0)) * items.unit_amount_decimal') }}
             as fee,
-        cast(date_diff('day', cast(period_start as date), cast(period_end as date)) as bigint) as period_days
+        cast({{ tollgate.days_between('period_start', 'period_end') }} as bigint) as period_days
     from items
     where items.usage_type = 'licensed'
       and items.billing_scheme = 'per_unit'
@@ -126,14 +126,13 @@ recognition_days as (
     select
         licensed.*,
         cast(spine.day as date) as recognition_date,
-        cast(date_diff('day', licensed.period_start_date, cast(spine.day as date)) + 1 as bigint) as days_elapsed
+        cast({{ tollgate.days_between('licensed.period_start_date', 'spine.day') }} + 1 as bigint) as days_elapsed
     from licensed
     cross join as_of
-    cross join generate_series(
-        cast(licensed.period_start_date as timestamp),
-        cast(licensed.period_end_date as timestamp) - interval 1 day,
-        interval 1 day
-    ) as spine(day)
+    cross join {{ tollgate.timestamp_series(
+        'licensed.period_start_date',
+        'cast(licensed.period_end_date as timestamp) - ' ~ tollgate.unit_interval('day'),
+        'day', 'spine', 'day') }}
     where cast(spine.day as date) <= as_of.as_of_date
       and licensed.period_days > 0
       and (licensed.subscription_ended_at is null

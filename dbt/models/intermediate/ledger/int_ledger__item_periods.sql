@@ -40,12 +40,18 @@ base as (
         prices.recurring_usage_type as usage_type,
         prices.meter_id,
         items.quantity,
+        -- the price's interval as whole months or whole days (one of them 0)
         case prices.recurring_interval
-            when 'year' then prices.recurring_interval_count * interval '1 year'
-            when 'month' then prices.recurring_interval_count * interval '1 month'
-            when 'week' then prices.recurring_interval_count * interval '7 days'
-            else prices.recurring_interval_count * interval '1 day'
-        end as period_interval,
+            when 'year' then 12 * prices.recurring_interval_count
+            when 'month' then prices.recurring_interval_count
+            else 0
+        end as period_months,
+        case prices.recurring_interval
+            when 'year' then 0
+            when 'month' then 0
+            when 'week' then 7 * prices.recurring_interval_count
+            else prices.recurring_interval_count
+        end as period_days,
         items.current_period_start,
         items.current_period_end
     from items
@@ -59,8 +65,12 @@ stepped as (
     select
         base.*,
         cast(steps.k as bigint) as periods_back,
-        base.current_period_start - steps.k * base.period_interval as period_start,
-        base.current_period_start - (steps.k - 1) * base.period_interval as period_end_stepped
+        base.current_period_start
+            - {{ tollgate.months_interval('steps.k * base.period_months') }}
+            - {{ tollgate.days_interval('steps.k * base.period_days') }} as period_start,
+        base.current_period_start
+            - {{ tollgate.months_interval('(steps.k - 1) * base.period_months') }}
+            - {{ tollgate.days_interval('(steps.k - 1) * base.period_days') }} as period_end_stepped
     from base
     cross join generate_series(0, 120) as steps(k)
 ),
@@ -91,7 +101,7 @@ final as (
     from stepped
     -- periods that began before the subscription did are not periods of it (the first one
     -- may start before `created` when the subscription was backdated: keep the one holding it)
-    where period_end_stepped > subscription_created_at - interval '1 day' or periods_back = 0
+    where period_end_stepped > subscription_created_at - {{ tollgate.days_interval(1) }} or periods_back = 0
 )
 
 select * from final

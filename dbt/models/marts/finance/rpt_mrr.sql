@@ -32,11 +32,10 @@ spine as (
         cast(months.month as date) as mrr_month
     from customers
     cross join as_of
-    cross join generate_series(
-        cast(customers.first_month as timestamp),
-        cast(date_trunc('month', greatest(cast(as_of.as_of_date as timestamp), cast(customers.first_month as timestamp))) as timestamp),
-        interval 1 month
-    ) as months(month)
+    cross join {{ tollgate.timestamp_series(
+        'customers.first_month',
+        tollgate.month_start('greatest(cast(as_of.as_of_date as timestamp), cast(customers.first_month as timestamp))'),
+        'month', 'months', 'month') }}
 ),
 
 filled as (

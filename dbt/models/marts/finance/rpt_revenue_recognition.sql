@@ -59,7 +59,7 @@ final as (
         {{ hash_key(['rolled.recognition_date', 'rolled.stripe_customer_id', 'rolled.currency', 'rolled.product_id']) }}
             as revenue_recognition_id,
         rolled.recognition_date,
-        cast(date_trunc('month', rolled.recognition_date) as date) as recognition_month,
+        {{ tollgate.month_start('rolled.recognition_date') }} as recognition_month,
         rolled.stripe_customer_id,
         customers.customer_id,
         rolled.currency,

@@ -48,11 +48,10 @@ spine as (
         cast(days.day as date) as balance_date
     from customers
     cross join as_of
-    cross join generate_series(
-        cast(customers.first_posting_date as timestamp),
-        cast(greatest(as_of.as_of_date, customers.first_posting_date) as timestamp),
-        interval 1 day
-    ) as days(day)
+    cross join {{ tollgate.timestamp_series(
+        'customers.first_posting_date',
+        'greatest(as_of.as_of_date, customers.first_posting_date)',
+        'day', 'days', 'day') }}
 ),
 
 filled as (
@@ -60,7 +59,7 @@ filled as (
         spine.stripe_customer_id,
         spine.currency,
         spine.balance_date,
-        cast(date_trunc('month', spine.balance_date) as date) as accounting_period,
+        {{ tollgate.month_start('spine.balance_date') }} as accounting_period,
         coalesce(daily.credit_balance_change, 0) as credit_balance_change,
         coalesce(daily.receivable_change, 0) as receivable_change,
         coalesce(daily.unbilled_change, 0) as unbilled_change,

@@ -149,7 +149,7 @@ reversals as (
         live.currency,
         live.effective_date,
         case
-            when cast(date_trunc('month', live.posting_date) as date) in (select period_month from closed)
+            when {{ tollgate.month_start('live.posting_date') }} in (select period_month from closed)
                 then as_of.as_of_date
             else live.posting_date
         end as posting_date,
@@ -176,7 +176,7 @@ new_lines as (
         desired.currency,
         desired.effective_date,
         case
-            when cast(date_trunc('month', desired.effective_date) as date) in (select period_month from closed)
+            when {{ tollgate.month_start('desired.effective_date') }} in (select period_month from closed)
                 then as_of.as_of_date
             else desired.effective_date
         end as posting_date,
@@ -208,7 +208,8 @@ final as (
         new_entries.transaction_type,
         cast(new_entries.version as bigint) as version,
         new_entries.entry_type,
-        new_entries.corrects_entry_id,
+        -- varchar on every run (PostgreSQL: the first run's typed null, later runs' md5 text)
+        cast(new_entries.corrects_entry_id as varchar) as corrects_entry_id,
         new_entries.line_key,
         new_entries.account,
         new_entries.sub_account,
@@ -218,7 +219,7 @@ final as (
         new_entries.currency,
         cast(new_entries.effective_date as date) as effective_date,
         cast(new_entries.posting_date as date) as posting_date,
-        cast(date_trunc('month', new_entries.posting_date) as date) as accounting_period,
+        {{ tollgate.month_start('new_entries.posting_date') }} as accounting_period,
         cast(case when new_entries.amount > 0 then new_entries.amount else 0 end as bigint) as debit,
         cast(case when new_entries.amount < 0 then -new_entries.amount else 0 end as bigint) as credit,
         cast(new_entries.amount as bigint) as amount,
