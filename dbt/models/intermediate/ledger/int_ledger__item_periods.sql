@@ -29,6 +29,7 @@ base as (
         coalesce(subscriptions.currency, prices.currency) as currency,
         subscriptions.status as subscription_status,
         subscriptions.created_at as subscription_created_at,
+        items.created_at as item_created_at,
         subscriptions.ended_at as subscription_ended_at,
         items.price_id,
         prices.product_id,
@@ -97,11 +98,22 @@ final as (
         quantity,
         period_start,
         case when periods_back = 0 then current_period_end else period_end_stepped end as period_end,
+        -- Metered usage counts from here (Stripe's classic billing mode, as
+        -- int_billing__quantities): an item added after its subscription bills usage from its
+        -- addition; an item created with the subscription, from the period start.
+        case
+            when item_created_at > subscription_created_at and item_created_at > period_start
+                then item_created_at
+            else period_start
+        end as usage_from,
         periods_back = 0 as is_current_period
     from stepped
     -- periods that began before the subscription did are not periods of it (the first one
     -- may start before `created` when the subscription was backdated: keep the one holding it)
-    where period_end_stepped > subscription_created_at - {{ tollgate.days_interval(1) }} or periods_back = 0
+    where (period_end_stepped > subscription_created_at - {{ tollgate.days_interval(1) }} or periods_back = 0)
+      -- nor are periods that ended before an item added later existed
+      and (item_created_at is null or item_created_at <= subscription_created_at
+           or period_end_stepped > item_created_at or periods_back = 0)
 )
 
 select * from final

@@ -56,7 +56,8 @@ daily as (
     inner join push_input
         on items.stripe_customer_id = push_input.stripe_customer_id
         and items.meter_id = push_input.meter_id
-        and cast(push_input.usage_date as timestamp) >= items.period_start
+        -- from usage_from, not period_start: an item added mid-period bills from its addition
+        and cast(push_input.usage_date as timestamp) >= items.usage_from
         and cast(push_input.usage_date as timestamp) < items.period_end
         and (items.subscription_ended_at is null
              or cast(push_input.usage_date as timestamp) < items.subscription_ended_at)
