@@ -118,12 +118,13 @@ def fresh_home(base: Path, name: str) -> Path:
     return home
 
 
-def bench_size(base: Path, n: int, mem_env: dict) -> dict:
+def bench_size(base: Path, n: int, mem_env: dict, ndjson: bool = True) -> dict:
     data = base / f"data_{n}"
     shutil.rmtree(data, ignore_errors=True)
     # generated in a child process: the parent stays small, so the children it forks report
     # their own peak RSS (a forked child's max RSS starts from its parent's).
-    g = stage("generate", str(data / "landing" / f"dt={DAY}"), DAY.isoformat(), str(n), str(CUSTOMERS), "1")
+    g = stage("generate", str(data / "landing" / f"dt={DAY}"), DAY.isoformat(), str(n), str(CUSTOMERS),
+              "1" if ndjson else "0")
     gen_s = g.seconds
     gen = argparse.Namespace(parquet=Path(g.out["parquet"]), ndjson_gz=Path(g.out["ndjson_gz"]), lines=g.out["lines"])
 
@@ -144,6 +145,11 @@ def bench_size(base: Path, n: int, mem_env: dict) -> dict:
         "build": build, "models": {k: model_seconds(per_node, v) for k, v in STAGES.items()},
         "tests_s": test_seconds(per_node), "counts": counts(home),
     }
+    result["parquet_bytes"] = gen.parquet.stat().st_size
+    if not ndjson:
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(data, ignore_errors=True)
+        return result
     # NDJSON.gz ingest of the same day, into its own warehouse
     home_nd = fresh_home(base, f"home_nd_{n}")
     folder = home_nd / "landing" / "usage" / f"dt={DAY}"
@@ -199,8 +205,9 @@ def markdown_size(r: dict) -> str:
     lines = [
         f"### {n:,} events ({r['lines']:,} lines) in one landing day",
         "",
-        f"Parquet {r['parquet_bytes'] / 2**20:.0f} MiB, NDJSON.gz {r['ndjson_bytes'] / 2**20:.0f} MiB; "
-        f"generated in {r['generate_s']:.1f} s. Counts: {r['counts']}.",
+        f"Parquet {r['parquet_bytes'] / 2**20:.0f} MiB, "
+        + (f"NDJSON.gz {r['ndjson_bytes'] / 2**20:.0f} MiB; " if "ndjson_bytes" in r else "NDJSON.gz not generated (--skip-ndjson); ")
+        + f"generated in {r['generate_s']:.1f} s. Counts: {r['counts']}.",
         "",
         f"Floor runs (before ingest, before and after dbt build): "
         f"{', '.join(f'{m.seconds:.2f} s' for m in r['floors'])}; the median is the floor. "
@@ -220,7 +227,8 @@ def markdown_size(r: dict) -> str:
         f"| **ingest through push input** (ingest + the four models) | **{chain:.2f}** | **{chain / floor:.2f}** | {n / chain:,.0f} | |",
         f"| dbt build, wall (start-up, all models, all tests) | {r['build'].seconds:.2f} | {r['build'].seconds / floor:.2f} | | {r['build'].max_rss_mib:,.0f} | {r['build'].cpu_seconds:.2f} | {r['build'].cpu_seconds / r['floor'].cpu_seconds:.2f} |",
         f"| **whole daily run**: ingest + dbt build, wall | **{r['ingest'].seconds + r['build'].seconds:.2f}** | **{(r['ingest'].seconds + r['build'].seconds) / floor:.2f}** | {n / (r['ingest'].seconds + r['build'].seconds):,.0f} | {max(r['ingest'].max_rss_mib, r['build'].max_rss_mib):,.0f} |",
-        f"| ingest NDJSON.gz → raw.usage_events (same day) | {r['ingest_ndjson'].seconds:.2f} | {r['ingest_ndjson'].seconds / floor:.2f} | {n / r['ingest_ndjson'].seconds:,.0f} | {r['ingest_ndjson'].max_rss_mib:,.0f} |",
+        (f"| ingest NDJSON.gz → raw.usage_events (same day) | {r['ingest_ndjson'].seconds:.2f} | {r['ingest_ndjson'].seconds / floor:.2f} | {n / r['ingest_ndjson'].seconds:,.0f} | {r['ingest_ndjson'].max_rss_mib:,.0f} |"
+         if "ingest_ndjson" in r else "| ingest NDJSON.gz → raw.usage_events (same day) | not run (--skip-ndjson) | | | |"),
         "",
     ]
     return "\n".join(lines)
@@ -258,6 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--history-events", type=int, default=500_000)
     p.add_argument("--memory-limit", default=os.environ.get("TOLLGATE_DUCKDB_MEMORY_LIMIT", "6GB"),
                    help="DuckDB memory_limit for every stage (the floor included)")
+    p.add_argument("--skip-ndjson", action="store_true",
+                   help="Parquet path only: no NDJSON.gz generation or ingest (its peak memory grows with the day)")
     p.add_argument("--workdir", default=None, help="scratch space (default: a temp dir)")
     p.add_argument("--out", default=None, help="append the Markdown results to this file")
     args = p.parse_args(argv)
@@ -272,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(header), flush=True)
     sections = []
     for n in [int(s) for s in args.sizes.split(",") if s]:
-        text = markdown_size(bench_size(base, n, mem_env))
+        text = markdown_size(bench_size(base, n, mem_env, ndjson=not args.skip_ndjson))
         print(text, flush=True)
         sections.append(text)
     if args.history_days:
