@@ -33,3 +33,15 @@ def test_dbt_unit_tests_pass(home):
     expected = unit_tests_defined()
     assert expected >= 10  # 8 pricing/metering + 2 incremental worked examples
     assert re.search(rf"PASS={expected}\b", proc.stdout), proc.stdout[-2000:]
+
+
+def test_unit_test_names_fit_postgresqls_identifiers():
+    """dbt names a unit test's relation after the test; PostgreSQL refuses identifiers over 63
+    characters, so a longer name passes on DuckDB and errors on the second warehouse."""
+    too_long = [
+        test["name"]
+        for path in (DBT_PROJECT_DIR / "models").rglob("*.yml")
+        for test in (yaml.safe_load(path.read_text()) or {}).get("unit_tests") or []
+        if len(test["name"]) > 63
+    ]
+    assert not too_long
