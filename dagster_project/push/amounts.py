@@ -54,3 +54,9 @@ def subscribed_per_unit_prices(con: duckdb.DuckDBPyConnection) -> dict[tuple[str
 def amount_at_stake(units: Decimal | int, unit_price: Decimal) -> int:
     """Minor units, rounded once, half up (away from zero for negative differences)."""
     return int((Decimal(units) * unit_price).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def at_stake_suffix(amount: int | None, currency: str | None) -> str:
+    """', N ccy minor units at stake' for a difference's description; '' when not priced."""
+    return f", {amount} {currency} minor units at stake" if amount is not None else ""
+

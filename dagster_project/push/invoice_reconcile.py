@@ -20,7 +20,7 @@ from decimal import Decimal
 
 import duckdb
 
-from dagster_project.push.amounts import amount_at_stake
+from dagster_project.push.amounts import amount_at_stake, at_stake_suffix
 
 INVOICE_RECONCILIATION_DDL = """
 create schema if not exists push;
@@ -111,11 +111,7 @@ class InvoicedUsageDifference:
         return self.warehouse_units - self.invoiced_units
 
     def describe(self) -> str:
-        amount = (
-            f", {self.amount_at_stake} {self.currency} minor units at stake"
-            if self.amount_at_stake is not None
-            else ""
-        )
+        amount = at_stake_suffix(self.amount_at_stake, self.currency)
         return (
             f"{self.stripe_customer_id} {self.meter_event_name} {self.period_start:%Y-%m-%d %H:%M}"
             f"..{self.period_end:%Y-%m-%d %H:%M} (invoice {self.invoice_id}): warehouse "

@@ -17,7 +17,11 @@ from decimal import Decimal
 import duckdb
 import stripe
 
-from dagster_project.push.amounts import amount_at_stake, subscribed_per_unit_prices
+from dagster_project.push.amounts import (
+    amount_at_stake,
+    at_stake_suffix,
+    subscribed_per_unit_prices,
+)
 from dagster_project.push.meter_push import STRIPE_MAX_EVENT_AGE
 
 RECONCILIATION_DDL = """
@@ -52,11 +56,7 @@ class Difference:
         return self.warehouse_units - self.stripe_units
 
     def describe(self) -> str:
-        amount = (
-            f", {self.amount_at_stake} {self.currency} minor units at stake"
-            if self.amount_at_stake is not None
-            else ""
-        )
+        amount = at_stake_suffix(self.amount_at_stake, self.currency)
         return (
             f"{self.stripe_customer_id} {self.meter_event_name} {self.usage_date}: warehouse "
             f"{self.warehouse_units.normalize()} vs Stripe {self.stripe_units.normalize()} "
