@@ -74,6 +74,12 @@ create table if not exists push.meter_event_outcomes (
     recorded_at  timestamp not null,
     run_id       varchar
 );
+-- The outcome that counts for each intent: its latest. Every reader of the push log (the plan,
+-- the stale-intent read-back, the conservation checks) takes it from here.
+create view if not exists push.meter_event_latest_outcomes as
+select identifier, arg_max(outcome, recorded_at) as outcome
+from push.meter_event_outcomes
+group by identifier;
 """
 
 INTENT_COLUMNS = (
@@ -199,10 +205,7 @@ def plan_intents(
             select * from pushed_keys
             where push_key not in (select push_key from marts.fct_meter_push_input)
         ),
-        outcomes as (
-            select identifier, arg_max(outcome, recorded_at) as outcome
-            from push.meter_event_outcomes group by identifier
-        ),
+        outcomes as (select * from push.meter_event_latest_outcomes),
         logged as (
             select
                 i.push_key,

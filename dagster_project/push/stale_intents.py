@@ -45,10 +45,7 @@ def stale_keys(con: duckdb.DuckDBPyConnection, now: datetime) -> list[tuple]:
     cutoff = now.astimezone(UTC).replace(tzinfo=None) - RESEND_WINDOW
     return con.execute(
         """
-        with outcomes as (
-            select identifier, arg_max(outcome, recorded_at) as outcome
-            from push.meter_event_outcomes group by identifier
-        ),
+        with outcomes as (select * from push.meter_event_latest_outcomes),
         logged as (
             select i.*, o.outcome from push.meter_event_intents i left join outcomes o using (identifier)
         )

@@ -12,9 +12,7 @@ with desired as (
     where push_key not in (select push_key from marts.fct_meter_push_input)
 ),
 outcomes as (
-    select identifier, arg_max(outcome, recorded_at) as outcome
-    from push.meter_event_outcomes
-    group by identifier
+    select * from push.meter_event_latest_outcomes
 ),
 logged as (
     select

@@ -1,7 +1,5 @@
 with outcomes as (
-    select identifier, arg_max(outcome, recorded_at) as outcome
-    from push.meter_event_outcomes
-    group by identifier
+    select * from push.meter_event_latest_outcomes
 )
 select
     (select coalesce(sum(desired_value), 0) from marts.fct_meter_push_input) as desired_units,
