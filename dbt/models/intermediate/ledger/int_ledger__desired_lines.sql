@@ -9,9 +9,10 @@
 --   usage_accrual      Dr unbilled_receivable / Cr usage_revenue[meter]   per item, period, day
 --   licensed_fee       Dr unbilled_receivable / Cr deferred_revenue        per item, period (at its start)
 --   revenue_recognition Dr deferred_revenue / Cr subscription_revenue[product] per item, period, day
---   invoice_adjustment discounts:  Dr discounts / Cr unbilled_receivable  (upcoming invoice's coupons)
+--   invoice_adjustment discounts:  Dr discounts / Cr unbilled_receivable  (an ended period's coupons)
 --                      true-up:    Dr unbilled_receivable / Cr subscription_revenue[minimum_commitment]
---                      proration:  Dr unbilled_receivable / Cr subscription_revenue[product]
+--                                  (an ended period's shortfall, on its last day)
+--                      proration:  Dr unbilled_receivable / Cr subscription_revenue[price] (on the change day)
 --   invoice_finalized  Dr accounts_receivable / Cr unbilled_receivable  (invoice total; void -> 0)
 --   payment            Dr cash / Cr accounts_receivable
 --   refund             Dr accounts_receivable / Cr cash
@@ -169,7 +170,96 @@ revenue_recognition as (
     from recognition_cumulative
 ),
 
+-- The upcoming invoice's adjustments. A minimum-commitment shortfall and the invoice's coupons
+-- are only known when the billing period ends (usage keeps arriving until then, and the
+-- discount is a share of it), so they are posted once the period has ended, dated its last
+-- day (the last UTC day whose 00:00 is in the period), from the last preview the warehouse
+-- made of that period (fct_invoice_preview_history). The open period's true-up and discounts
+-- are a forecast: fct_invoice_preview shows them, the ledger does not. Stripe's finalized
+-- invoice cannot replace the preview here: the true-up is Tollgate's term, not on it.
+-- Prorations are posted on the day of the change, for their full amount, from the preview:
+-- Stripe created the pending invoice item then and its amount does not move with usage.
+history as (
+    select * from {{ ref('fct_invoice_preview_history') }}
+),
+
+ended_periods as (
+    select
+        history.*,
+        cast(cast(history.invoice_period_end as timestamp) - interval '1 second' as date) as period_last_day
+    from history
+    cross join as_of
+    where cast(cast(history.invoice_period_end as timestamp) - interval '1 second' as date) <= as_of.as_of_date
+),
+
+-- The same keys as the preview's lines, so what an earlier ledger posted from the preview for
+-- a period still open is reversed (amount 0) and an ended period's true-up corrects it.
+period_adjustments as (
+    select
+        {{ hash_key(['subscription_id', 'invoice_period_end', "'commitment_true_up'", 'subscription_id']) }}
+            as transaction_key,
+        'commitment_true_up' as line_type,
+        subscription_id,
+        stripe_customer_id,
+        customer_id,
+        currency,
+        period_last_day as effective_date,
+        invoice_commitment_true_up as amount
+    from ended_periods
+    -- null: kept before the column existed; what was posted for it stands
+    where invoice_commitment_true_up is not null
+
+    union all
+
+    select
+        {{ hash_key(["'invoice_discount'", 'subscription_id', 'invoice_period_end']) }} as transaction_key,
+        'discount' as line_type,
+        subscription_id,
+        stripe_customer_id,
+        customer_id,
+        currency,
+        period_last_day as effective_date,
+        invoice_discount as amount
+    from ended_periods
+
+    union all
+
+    select
+        preview.invoice_preview_line_id as transaction_key,
+        preview.line_type,
+        preview.subscription_id,
+        preview.stripe_customer_id,
+        preview.customer_id,
+        preview.currency,
+        cast(preview.invoice_period_start as date) as effective_date,
+        0 as amount
+    from preview
+    cross join as_of
+    where preview.line_type in ('discount', 'commitment_true_up')
+      and cast(cast(preview.invoice_period_end as timestamp) - interval '1 second' as date) > as_of.as_of_date
+),
+
 invoice_adjustment as (
+    select
+        'invoice_adjustment' as transaction_type,
+        transaction_key,
+        'invoice_period' as source_type,
+        subscription_id as source_id,
+        stripe_customer_id,
+        customer_id,
+        currency,
+        effective_date,
+        cast(null as varchar) as product_id,
+        case when line_type = 'discount' then 'discounts' else 'unbilled_receivable' end as debit_account,
+        cast(null as varchar) as debit_sub_account,
+        case when line_type = 'discount' then 'unbilled_receivable' else 'subscription_revenue' end
+            as credit_account,
+        case when line_type = 'commitment_true_up' then 'minimum_commitment' end as credit_sub_account,
+        amount
+    from period_adjustments
+
+    union all
+
     select
         'invoice_adjustment' as transaction_type,
         preview.invoice_preview_line_id as transaction_key,
@@ -178,31 +268,18 @@ invoice_adjustment as (
         preview.stripe_customer_id,
         preview.customer_id,
         preview.currency,
-        case
-            when preview.line_type = 'proration' then cast(preview.line_period_start as date)
-            else greatest(
-                cast(preview.invoice_period_start as date),
-                least(as_of.as_of_date, cast(preview.invoice_period_end as date) - 1)
-            )
-        end as effective_date,
+        cast(preview.line_period_start as date) as effective_date,
         cast(null as varchar) as product_id,
-        case when preview.line_type = 'discount' then 'discounts' else 'unbilled_receivable' end
-            as debit_account,
+        'unbilled_receivable' as debit_account,
         cast(null as varchar) as debit_sub_account,
-        case
-            when preview.line_type = 'discount' then 'unbilled_receivable'
-            else 'subscription_revenue'
-        end as credit_account,
-        case
-            when preview.line_type = 'commitment_true_up' then 'minimum_commitment'
-            when preview.line_type = 'proration' then preview.price_id
-        end as credit_sub_account,
-        case when preview.line_type = 'discount' then -preview.amount else preview.amount end as amount
+        'subscription_revenue' as credit_account,
+        preview.price_id as credit_sub_account,
+        preview.amount
     from preview
     cross join as_of
-    where preview.line_type in ('discount', 'commitment_true_up', 'proration')
+    where preview.line_type = 'proration'
       -- a proration dated after the as-of day waits, like every other fact
-      and (preview.line_type <> 'proration' or cast(preview.line_period_start as date) <= as_of.as_of_date)
+      and cast(preview.line_period_start as date) <= as_of.as_of_date
 ),
 
 invoice_finalized as (
