@@ -1,9 +1,16 @@
-{{ config(meta={'dagster': {'ref': {'name': 'rpt_revenue_recognition'}}}) }}
--- The deferred revenue roll-forward ties out: per customer, currency and product, each row's
--- opening is the previous row's closing (0 for the first), closing = opening + billed -
--- recognized, and the closing of each customer's last row on a day, summed over products,
--- equals the ledger's deferred_revenue balance through that day.
-with report as (
+{{ config(meta={'dagster': {'ref': {'name': 'rpt_deferred_revenue_tieout'}}}) }}
+-- Deferred revenue ties out against its sources, not against itself:
+--   1. per customer, currency and day, the ledger's deferred_revenue balance equals what the
+--      billing source says it should be (licensed fees billed less the straight-line schedule,
+--      rpt_deferred_revenue_tieout): a recognition entry missing, a fee posted twice or a fee
+--      of the wrong amount shows as a difference on the day it happened and every day after;
+--   2. the revenue report's roll-forward chains (each row's opening is the previous row's
+--      closing, closing = opening + billed - recognized), and its closing on the as-of day,
+--      summed over products, equals that expected balance.
+with tieout as (
+    select * from {{ ref('rpt_deferred_revenue_tieout') }}
+),
+report as (
     select * from {{ ref('rpt_revenue_recognition') }}
 ),
 chain as (
@@ -14,46 +21,46 @@ chain as (
         ), 0) as previous_closing
     from report
 ),
-broken_chain as (
-    select revenue_recognition_id, 'opening is not the previous closing' as problem
-    from chain where deferred_opening <> previous_closing
-    union all
-    select revenue_recognition_id, 'closing is not opening + billed - recognized'
-    from chain where deferred_closing <> deferred_opening + deferred_billed - deferred_recognized
-),
-report_balance as (
-    -- per customer and day with activity: the latest closing of each product, summed
-    select days.stripe_customer_id, days.currency, days.recognition_date, sum(latest.deferred_closing) as closing
-    from (select distinct stripe_customer_id, currency, recognition_date from report) as days
-    inner join report as latest
-        on latest.stripe_customer_id = days.stripe_customer_id
-        and latest.currency = days.currency
-        and latest.recognition_date <= days.recognition_date
+report_closing as (
+    -- the last row of each product carries its closing through the as-of day
+    select stripe_customer_id, currency, sum(deferred_closing) as closing
+    from chain
     where not exists (
         select 1 from report as later
-        where later.stripe_customer_id = latest.stripe_customer_id
-          and later.currency = latest.currency
-          and later.product_id = latest.product_id
-          and later.recognition_date > latest.recognition_date
-          and later.recognition_date <= days.recognition_date
+        where later.stripe_customer_id = chain.stripe_customer_id
+          and later.currency = chain.currency
+          and later.product_id = chain.product_id
+          and later.recognition_date > chain.recognition_date
     )
-    group by 1, 2, 3
+    group by 1, 2
 ),
-ledger_balance as (
-    select days.stripe_customer_id, days.currency, days.recognition_date, -sum(entries.amount) as closing
-    from (select distinct stripe_customer_id, currency, recognition_date from report) as days
-    inner join {{ ref('fct_ledger_entries') }} as entries
-        on entries.stripe_customer_id = days.stripe_customer_id
-        and entries.currency = days.currency
-        and entries.posting_date <= days.recognition_date
-        and entries.account = 'deferred_revenue'
-    group by 1, 2, 3
+expected_closing as (
+    select stripe_customer_id, currency, expected_closing as closing
+    from tieout
+    where not exists (
+        select 1 from tieout as later
+        where later.stripe_customer_id = tieout.stripe_customer_id
+          and later.currency = tieout.currency
+          and later.tieout_date > tieout.tieout_date
+    )
 )
-select * from broken_chain
+select
+    stripe_customer_id || ' ' || currency || ' ' || cast(tieout_date as varchar) as problem_key,
+    'ledger deferred revenue ' || cast(ledger_closing as varchar) || ' <> expected from billing '
+        || cast(expected_closing as varchar) as problem
+from tieout
+where difference <> 0
 union all
-select report_balance.stripe_customer_id || ' ' || cast(report_balance.recognition_date as varchar),
-       'roll-forward closing ' || cast(report_balance.closing as varchar) || ' <> ledger '
-           || cast(coalesce(ledger_balance.closing, 0) as varchar)
-from report_balance
-left join ledger_balance using (stripe_customer_id, currency, recognition_date)
-where report_balance.closing <> coalesce(ledger_balance.closing, 0)
+select revenue_recognition_id, 'report: opening is not the previous closing'
+from chain where deferred_opening <> previous_closing
+union all
+select revenue_recognition_id, 'report: closing is not opening + billed - recognized'
+from chain where deferred_closing <> deferred_opening + deferred_billed - deferred_recognized
+union all
+select coalesce(r.stripe_customer_id, e.stripe_customer_id) || ' ' || coalesce(r.currency, e.currency),
+       'report closing ' || cast(coalesce(r.closing, 0) as varchar) || ' <> expected from billing '
+           || cast(coalesce(e.closing, 0) as varchar)
+from report_closing as r
+full outer join expected_closing as e
+    on r.stripe_customer_id = e.stripe_customer_id and r.currency = e.currency
+where coalesce(r.closing, 0) <> coalesce(e.closing, 0)

@@ -3,8 +3,12 @@
 --                 normalized to a month: yearly / 12, weekly x 52 / 12, daily x 365 / 12, each
 --                 rounded once, half up; the item's current quantity and price (the Stripe
 --                 snapshot holds no history of item changes). List price, before discounts.
---   usage_mrr:    usage revenue posted in the month (ledger, net of corrections). The as-of
---                 month is month to date.
+--   usage_mrr:    usage revenue of the month the usage happened in (ledger usage_revenue by
+--                 effective date, net of corrections, wherever they were posted). A complete
+--                 month counts its own usage. The as-of month, while incomplete (the as-of day
+--                 is not its last day), counts the last complete month's usage instead: its
+--                 month-to-date usage is only part of a month and would read as contraction.
+--                 A customer whose usage starts in the incomplete month has no usage MRR yet.
 with items as (
     select * from {{ ref('stg_stripe__subscription_items') }}
 ),
@@ -69,15 +73,53 @@ licensed as (
     group by 1, 2, 3
 ),
 
-usage as (
+usage_by_month as (
     select
         stripe_customer_id,
         currency,
-        {{ tollgate.month_start('posting_date') }} as mrr_month,
-        -sum(amount) as usage_mrr
+        {{ tollgate.month_start('effective_date') }} as usage_month,
+        -sum(amount) as usage_revenue
     from entries
+    cross join as_of
     where account = 'usage_revenue'
+      and effective_date <= as_of.as_of_date
     group by 1, 2, 3
+),
+
+as_of_month as (
+    select
+        {{ tollgate.month_start('as_of_date') }} as mrr_month,
+        -- complete when the as-of day is the month's last day
+        {{ tollgate.month_start('cast(as_of_date as timestamp) + ' ~ tollgate.days_interval(1)) }}
+            <> {{ tollgate.month_start('as_of_date') }} as is_complete,
+        cast(cast({{ tollgate.month_start('as_of_date') }} as timestamp) - {{ tollgate.unit_interval('month') }} as date)
+            as previous_month
+    from as_of
+),
+
+usage as (
+    select
+        usage_by_month.stripe_customer_id,
+        usage_by_month.currency,
+        usage_by_month.usage_month as mrr_month,
+        usage_by_month.usage_revenue as usage_mrr
+    from usage_by_month
+    cross join as_of_month
+    where usage_by_month.usage_month < as_of_month.mrr_month
+       or (usage_by_month.usage_month = as_of_month.mrr_month and as_of_month.is_complete)
+
+    union all
+
+    -- the incomplete as-of month: the last complete month's usage
+    select
+        usage_by_month.stripe_customer_id,
+        usage_by_month.currency,
+        as_of_month.mrr_month,
+        usage_by_month.usage_revenue as usage_mrr
+    from usage_by_month
+    cross join as_of_month
+    where not as_of_month.is_complete
+      and usage_by_month.usage_month = as_of_month.previous_month
 ),
 
 final as (
