@@ -48,6 +48,7 @@ COMPARED = {
     "rpt_revenue_recognition": "select * from marts.rpt_revenue_recognition order by revenue_recognition_id",
     "rpt_revenue_summary": "select * from marts.rpt_revenue_summary order by revenue_summary_id",
     "rpt_invoice_reconciliation": "select * from marts.rpt_invoice_reconciliation order by invoice_reconciliation_id",
+    "rpt_deferred_revenue_tieout": "select * from marts.rpt_deferred_revenue_tieout order by tieout_id",
 }
 LEDGER_RELATIONS = [k for k in COMPARED if k.startswith(("fct_ledger", "int_ledger", "fct_account", "rpt_"))]
 
