@@ -37,8 +37,6 @@ CUSTOMERS = 5  # acct_0005 is not in Stripe: its usage is held as unknown_custom
 COMPARED = {
     "fct_usage_daily": "select usage_daily_id, stripe_customer_id, meter_event_name, usage_date, quantity, event_count from marts.fct_usage_daily order by 1",
     "fct_meter_push_input": "select push_key, usage_date, quantity, cumulative_quantity, desired_value, carried_remainder from marts.fct_meter_push_input order by 1",
-    # the push input's carried state (day two carries it forward: run_query on PostgreSQL too)
-    "int_usage_cumulative_before_window": "select stripe_customer_id, meter_event_name, quantity, through_date from intermediate.int_usage_cumulative_before_window order by 1, 2",
     "fct_landing_file_accounting": "select file_id, lines_landed, accepted, duplicates, quarantined from marts.fct_landing_file_accounting order by 1",
     "classified": "select file_id, line_number, status, reason from intermediate.int_usage_events_classified order by 1, 2",
     # the ledger and the finance reports, every column
