@@ -51,6 +51,10 @@ CASES = [
     (ev("s1", customer_id="acct_nosub", quantity=1), "quarantined", "no_subscription"),
     (ev("s2", customer_id="acct_ended"), "quarantined", "no_subscription"),
     (ev("s3", customer_id="acct_ended", timestamp="2026-11-19T10:00:00Z"), "accepted", None),
+    # Text fields are trimmed of spaces: padded ones are accepted, a blank one is missing.
+    (ev(" pad1 ", customer_id=" acct_b", meter="api_requests ", timestamp=" 2026-11-20T11:00:00Z",
+        quantity=" 1.5 "), "accepted", None),
+    (ev("pad2", customer_id="   "), "quarantined", "missing_field"),
 ]
 
 
@@ -122,7 +126,7 @@ def test_each_line_gets_its_expected_verdict(classified):
 def test_lines_landed_equal_accepted_plus_duplicates_plus_quarantined(classified):
     [(landed, accepted, duplicates, quarantined)] = classified["accounting"]
     assert landed == len(CASES)
-    assert (accepted, duplicates, quarantined) == (4, 2, len(CASES) - 6)
+    assert (accepted, duplicates, quarantined) == (5, 2, len(CASES) - 7)
 
 
 def test_daily_usage_counts_each_event_once_in_utc_days(classified):
@@ -132,7 +136,7 @@ def test_daily_usage_counts_each_event_once_in_utc_days(classified):
     assert classified["daily"] == [
         ("cus_A", date(2026, 11, 20), Decimal("2"), 1),
         ("cus_A", date(2026, 11, 21), Decimal("2"), 1),
-        ("cus_B", date(2026, 11, 20), Decimal("0.25"), 1),
+        ("cus_B", date(2026, 11, 20), Decimal("1.75"), 2),  # ok2 and the padded pad1
         ("cus_E", date(2026, 11, 19), Decimal("2"), 1),
     ]
 

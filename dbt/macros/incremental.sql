@@ -4,7 +4,8 @@
         (unknown_meter/customer, ambiguous_customer) whose usage Stripe could still accept;
       * the dedupe lookup: canonical events landed within dedupe_lookback_days of run_date;
       * customer x meter x day rows: the last late_arrival_days of usage dates.
-    Nothing scales with the length of history except customer-day sums before the window. -#}
+    Nothing scales with the length of history: the push input's total before the window is
+    carried from run to run (int_usage_cumulative_before_window). -#}
 
 {% macro run_date() -%}
     {{ return(var('run_date', none)) }}

@@ -6,13 +6,15 @@
 --
 -- Incremental: a daily run recomputes the usage days within late_arrival_days of run_date (the
 -- only ones it can change), starting each customer and meter from the cumulative quantity of
--- all earlier days (a customer-day sized sum, never events).
+-- all earlier days, carried from run to run in int_usage_cumulative_before_window (its work is
+-- the day that left the window, not history).
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_window',
     replace_where='usage_date >= __usage_window_start__',
 ) }}
 {%- set daily = tollgate.is_daily_increment() %}
+-- depends_on: {{ ref('int_usage_cumulative_before_window') }}
 
 with usage_daily as (
     select * from {{ ref('fct_usage_daily') }}
@@ -23,13 +25,13 @@ with usage_daily as (
 
 before_window as (
     {%- if daily %}
+    -- The carried state: cumulative quantity of every usage day before the window, advanced
+    -- by one day per run instead of summed over history here.
     select
         stripe_customer_id,
         meter_event_name,
-        sum(quantity) as quantity
-    from {{ ref('fct_usage_daily') }}
-    where usage_date < {{ tollgate.usage_window_start() }}
-    group by stripe_customer_id, meter_event_name
+        quantity
+    from {{ ref('int_usage_cumulative_before_window') }}
     {%- else %}
     select
         cast(null as {{ dbt.type_string() }}) as stripe_customer_id,
