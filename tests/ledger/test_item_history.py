@@ -150,6 +150,17 @@ def test_past_periods_keep_their_fees_when_seats_and_price_change(built):
             "and account = 'unbilled_receivable'"
         ).fetchone()[0]
     assert prorations == 2583 - 1550
+    with connect(home.warehouse_path, read_only=True) as con:
+        sources = con.execute(
+            "select cast(period_start as date), quantity_source, price_id, quantity from "
+            "intermediate.int_ledger__item_periods order by 1"
+        ).fetchall()
+    # October from its invoice line; November's start from Stripe's proration credit (3 seats)
+    assert sources == [
+        (date(2026, 9, 1), "item_version", "price_seats", 3),
+        (date(2026, 10, 1), "invoice_line", "price_seats", 2),
+        (date(2026, 11, 1), "proration_credit", "price_seats", 3),
+    ]
     # MRR: the past months keep 3 seats; November is measured at the as-of day: 5 seats
     assert _licensed_mrr(home) == {date(2026, 9, 1): 3000, date(2026, 10, 1): 3000, date(2026, 11, 1): 5000}
 

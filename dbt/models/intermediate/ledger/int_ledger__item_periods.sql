@@ -10,7 +10,11 @@
 --   1. the non-proration line Stripe put on a finalized invoice (open, paid, uncollectible) for
 --      the item and period: Stripe's record of what was billed (quantity_source 'invoice_line';
 --      desired_lines takes its amount as the fee);
---   2. else the item version in force at the period start (int_ledger__item_versions; the
+--   2. else, when the item changed within the period, the old values Stripe's first proration
+--      of the period credits ("unused time on <quantity> x <old price>"): Stripe's own record of
+--      the item at the period start, exact even when our history began after the change
+--      ('proration_credit');
+--   3. else the item version in force at the period start (int_ledger__item_versions; the
 --      earliest known one when history begins later): 'item_version'.
 -- A change within a period does not touch that period's fee: Stripe bills it as prorations
 -- (invoice items, posted as invoice_adjustment), and the next period starts at the new values.
@@ -30,6 +34,10 @@ invoice_lines as (
 
 invoices as (
     select * from {{ ref('stg_stripe__invoices') }}
+),
+
+invoice_items as (
+    select * from {{ ref('stg_stripe__invoice_items') }}
 ),
 
 subscriptions as (
@@ -145,7 +153,7 @@ periods as (
 invoiced as (
     select
         periods.item_period_id,
-        sum(invoice_lines.amount) as invoiced_amount,
+        cast(sum(invoice_lines.amount) as bigint) as invoiced_amount,
         max(invoice_lines.quantity) as invoiced_quantity,
         max(invoice_lines.price_id) as invoiced_price_id,
         min(invoice_lines.invoice_line_id) as invoice_line_id
@@ -159,6 +167,51 @@ invoiced as (
       and not invoice_lines.is_proration
       and invoices.status in ('open', 'paid', 'uncollectible')
     group by periods.item_period_id
+),
+
+-- Stripe's proration records of licensed items: pending invoice items and invoiced lines. At a
+-- change, Stripe credits the old values and debits the new, both from the change to the
+-- period's end; the credit is the smaller amount (<= 0).
+prorations as (
+    select subscription_item_id, period_start as changed_at, amount, price_id, quantity
+    from invoice_items
+    where is_proration and subscription_item_id is not null
+    union all
+    select invoice_lines.subscription_item_id, invoice_lines.period_start, invoice_lines.amount,
+           invoice_lines.price_id, invoice_lines.quantity
+    from invoice_lines
+    inner join invoices on invoice_lines.invoice_id = invoices.invoice_id
+    where invoice_lines.is_proration and invoice_lines.subscription_item_id is not null
+      and invoices.status <> 'void'
+),
+
+period_prorations as (
+    select
+        periods.item_period_id,
+        prorations.changed_at,
+        prorations.amount,
+        prorations.price_id,
+        prorations.quantity,
+        rank() over (partition by periods.item_period_id order by prorations.changed_at) as change_rank,
+        count(*) over (partition by periods.item_period_id, prorations.changed_at) as records_at_change,
+        row_number() over (
+            partition by periods.item_period_id, prorations.changed_at
+            order by prorations.amount, prorations.price_id, prorations.quantity
+        ) as amount_rank
+    from periods
+    inner join prorations
+        on prorations.subscription_item_id = periods.subscription_item_id
+        and prorations.changed_at >= periods.period_start
+        and prorations.changed_at < periods.period_end
+    where periods.usage_type = 'licensed'
+),
+
+-- the first change's credit: the values in force from the period start until then (a lone
+-- positive record is an item added mid-period: nothing was in force before it)
+credited_before as (
+    select item_period_id, price_id, quantity
+    from period_prorations
+    where change_rank = 1 and amount_rank = 1 and (records_at_change > 1 or amount <= 0)
 ),
 
 in_force as (
@@ -180,12 +233,18 @@ chosen as (
         periods.*,
         case
             when invoiced.item_period_id is not null then 'invoice_line'
+            when credited_before.item_period_id is not null then 'proration_credit'
             when in_force.item_period_id is not null then 'item_version'
             else 'current_item'
         end as quantity_source,
-        coalesce(invoiced.invoiced_price_id, in_force.price_id, periods.price_id) as period_price_id,
+        case
+            when invoiced.item_period_id is not null then coalesce(invoiced.invoiced_price_id, periods.price_id)
+            when credited_before.item_period_id is not null then coalesce(credited_before.price_id, periods.price_id)
+            else coalesce(in_force.price_id, periods.price_id)
+        end as period_price_id,
         case
             when invoiced.item_period_id is not null then invoiced.invoiced_quantity
+            when credited_before.item_period_id is not null then credited_before.quantity
             when in_force.item_period_id is not null then in_force.quantity
             else periods.quantity
         end as period_quantity,
@@ -194,6 +253,7 @@ chosen as (
         in_force.item_version_id
     from periods
     left join invoiced on periods.item_period_id = invoiced.item_period_id
+    left join credited_before on periods.item_period_id = credited_before.item_period_id
     left join in_force on periods.item_period_id = in_force.item_period_id
 ),
 
