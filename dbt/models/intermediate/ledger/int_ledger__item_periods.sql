@@ -14,7 +14,10 @@
 --      of the period credits ("unused time on <quantity> x <old price>"): Stripe's own record of
 --      the item at the period start, exact even when our history began after the change
 --      ('proration_credit');
---   3. else the item version in force at the period start (int_ledger__item_versions; the
+--   3. else, for an item added to its subscription within the period, quantity 0: nothing
+--      was billed at the period start; Stripe bills the rest of the period as a proration (or,
+--      with proration_behavior none, not at all) ('added_in_period');
+--   4. else the item version in force at the period start (int_ledger__item_versions; the
 --      earliest known one when history begins later): 'item_version'.
 -- A change within a period does not touch that period's fee: Stripe bills it as prorations
 -- (invoice items, posted as invoice_adjustment), and the next period starts at the new values.
@@ -234,6 +237,8 @@ chosen as (
         case
             when invoiced.item_period_id is not null then 'invoice_line'
             when credited_before.item_period_id is not null then 'proration_credit'
+            when periods.usage_type = 'licensed' and periods.usage_from > periods.period_start
+                then 'added_in_period'
             when in_force.item_period_id is not null then 'item_version'
             else 'current_item'
         end as quantity_source,
@@ -245,6 +250,7 @@ chosen as (
         case
             when invoiced.item_period_id is not null then invoiced.invoiced_quantity
             when credited_before.item_period_id is not null then credited_before.quantity
+            when periods.usage_type = 'licensed' and periods.usage_from > periods.period_start then 0
             when in_force.item_period_id is not null then in_force.quantity
             else periods.quantity
         end as period_quantity,
