@@ -41,6 +41,8 @@ COMPARED = {
     "classified": "select file_id, line_number, status, reason from intermediate.int_usage_events_classified order by 1, 2",
     # the ledger and the finance reports, every column
     "fct_ledger_entries": "select * from marts.fct_ledger_entries order by entry_id",
+    "int_ledger__item_periods": "select * from intermediate.int_ledger__item_periods order by item_period_id",
+    "int_ledger__item_versions": "select * from intermediate.int_ledger__item_versions order by item_version_id",
     "int_ledger__credit_burndown": "select * from intermediate.int_ledger__credit_burndown order by grant_id, accrual_key",
     "int_ledger__usage_accruals": "select * from intermediate.int_ledger__usage_accruals order by accrual_key",
     "fct_account_balances": "select * from marts.fct_account_balances order by account_balance_id",
@@ -94,6 +96,21 @@ def add_stripe_and_finance_facts(con) -> None:
         "timestamp '2026-11-10 08:00:00', ?, ?, ?, timestamp '2026-11-10 09:00:00')",
         [(f"in_{i}", f"cus_{i}", f"sub_{i}", "paid" if i % 2 else "open", 1999 * i, 1999 * i, 1999 * i)
          for i in range(1, CUSTOMERS)],
+    )
+    # Stripe's record of October's seats (non-proration lines; a proration line to be ignored),
+    # and si_2_seats' history: 4 seats seen on Oct 1, 2 on Nov 15, so November's period (from
+    # Nov 10) is priced at 4 seats and October's at its invoice line, not at today's 2.
+    con.executemany(
+        "insert into raw_stripe.invoice_lines (id, invoice, amount, currency, quantity, price, period_start, "
+        "period_end, description, subscription_item, proration) values (?, ?, ?, 'usd', ?, 'price_seats', "
+        "timestamp '2026-10-10 08:00:00', timestamp '2026-11-10 08:00:00', 'seats', ?, ?)",
+        [(f"il_{i}", f"in_{i}", 1999 * i, i, f"si_{i}_seats", False) for i in range(1, CUSTOMERS)]
+        + [("il_pro_1", "in_1", 777, 1, "si_1_seats", True)],
+    )
+    con.execute(
+        "insert into raw_stripe.subscription_item_versions (id, subscription_item, subscription, price, quantity, "
+        "observed_at) values ('v_2a', 'si_2_seats', 'sub_2', 'price_seats', 4, timestamp '2026-10-01 00:00:00'), "
+        "('v_2b', 'si_2_seats', 'sub_2', 'price_seats', 2, timestamp '2026-11-15 00:00:00')"
     )
     grants = [
         # customer 1: a priority-0 promotion on one meter, expiring between the two days, then
@@ -270,6 +287,28 @@ def test_postgres_gives_the_same_results_as_duckdb(both_warehouses, relation):
     assert duck, f"{relation} is empty on DuckDB"
     assert both_warehouses["postgres"][relation + ".columns"] == both_warehouses["duckdb_columns"][relation]
     assert pg == duck
+
+
+def test_licensed_periods_are_priced_as_billed_on_postgres(both_warehouses):
+    """si_2_seats (2 seats today): October from its invoice line (2), November from the version
+    in force on Nov 10 (4), not today's seats; si_1_seats' proration line is not a fee."""
+    with both_warehouses["pg"].cursor() as cur:
+        cur.execute(
+            "select subscription_item_id, cast(period_start as date), quantity_source, quantity, invoiced_amount "
+            "from intermediate.int_ledger__item_periods where subscription_item_id in ('si_1_seats', 'si_2_seats') "
+            "order by 1, 2"
+        )
+        rows = cur.fetchall()
+    # (the period ending on `created` is kept by int_ledger__item_periods' one-day allowance for
+    # backdated subscriptions; the earliest known version stands for it)
+    assert rows == [
+        ("si_1_seats", date(2026, 9, 10), "item_version", 1, None),
+        ("si_1_seats", date(2026, 10, 10), "invoice_line", 1, 1999),
+        ("si_1_seats", date(2026, 11, 10), "item_version", 1, None),
+        ("si_2_seats", date(2026, 9, 10), "item_version", 4, None),
+        ("si_2_seats", date(2026, 10, 10), "invoice_line", 2, 3998),
+        ("si_2_seats", date(2026, 11, 10), "item_version", 4, None),
+    ]
 
 
 def test_held_usage_and_duplicates_are_present_to_compare(both_warehouses):

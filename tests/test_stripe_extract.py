@@ -5,6 +5,7 @@ import json
 from dagster_project.ingest.stripe_extract import (
     ensure_raw_stripe_schema,
     extract_customers,
+    extract_invoices,
     extract_prices,
     extract_subscriptions,
 )
@@ -50,3 +51,61 @@ def test_prices_keep_exact_decimals_and_tiers_and_subscription_items_carry_perio
     assert prices[per_unit.id] == "0.000123456789"
     assert [(t["up_to"], t["unit_amount_decimal"], t["flat_amount"]) for t in tiers] == [(1000, "0", None), (None, "0.25", 100)]
     assert sorted(items) == sorted([(sub.id, per_unit.id, True), (sub.id, tiered.id, True)])
+
+
+def test_item_versions_are_appended_once_per_change_and_lines_name_their_item(home, stripe_sdk):
+    """A seat change in Stripe adds one version to raw_stripe.subscription_item_versions (the
+    earlier one stays); re-extracting unchanged items adds nothing. The proration lines Stripe
+    invoices for the change carry their subscription item and proration flag (line.parent)."""
+    product = stripe_sdk.v1.products.create({"name": "Seats"})
+    seat = stripe_sdk.v1.prices.create(
+        {"product": product.id, "currency": "usd", "unit_amount": 1000,
+         "recurring": {"interval": "month", "usage_type": "licensed"}}
+    )
+    customer = stripe_sdk.v1.customers.create({"metadata": {"customer_id": "acct_1"}})
+    sub = stripe_sdk.v1.subscriptions.create({"customer": customer.id, "items": [{"price": seat.id, "quantity": 3}]})
+    item_id = sub["items"]["data"][0]["id"]
+
+    def versions(con):
+        return con.execute(
+            "select id, subscription_item, subscription, price, quantity from raw_stripe.subscription_item_versions "
+            "order by observed_at, id"
+        ).fetchall()
+
+    with connect(home.warehouse_path) as con:
+        ensure_raw_stripe_schema(con)
+        assert extract_subscriptions(stripe_sdk, con)["subscription_item_versions"] == 1
+        first = versions(con)
+        assert extract_subscriptions(stripe_sdk, con)["subscription_item_versions"] == 0  # a rerun: nothing
+        assert versions(con) == first
+    assert [v[1:] for v in first] == [(item_id, sub.id, seat.id, 3)]
+
+    stripe_sdk.v1.subscriptions.update(
+        sub.id, {"items": [{"id": item_id, "quantity": 5}], "proration_behavior": "always_invoice"}
+    )
+    with connect(home.warehouse_path) as con:
+        assert extract_subscriptions(stripe_sdk, con)["subscription_item_versions"] == 1
+        assert extract_subscriptions(stripe_sdk, con)["subscription_item_versions"] == 0
+        after = versions(con)
+        extract_invoices(stripe_sdk, con)
+        lines = con.execute(
+            "select subscription_item, proration, quantity, sign(amount) from raw_stripe.invoice_lines order by amount"
+        ).fetchall()
+    assert after[0] == first[0]  # append-only: the first version is still there, unchanged
+    assert [v[1:] for v in after] == [(item_id, sub.id, seat.id, 3), (item_id, sub.id, seat.id, 5)]
+    assert len({v[0] for v in after}) == 2
+    # the credit for 3 unused seats and the debit for 5, both prorations of the item
+    assert lines == [(item_id, True, 3, -1), (item_id, True, 5, 1)]
+
+
+def test_a_warehouse_from_before_the_new_columns_gets_them(home):
+    """raw_stripe tables created by an earlier version gain the columns added since (null)."""
+    with connect(home.warehouse_path) as con:
+        con.execute("create schema raw_stripe")
+        con.execute("create table raw_stripe.invoice_lines (id varchar, invoice varchar, amount bigint)")
+        con.execute("insert into raw_stripe.invoice_lines values ('il_1', 'in_1', 100)")
+        ensure_raw_stripe_schema(con)
+        row = con.execute("select id, subscription_item, proration from raw_stripe.invoice_lines").fetchall()
+        versions = con.execute("select count(*) from raw_stripe.subscription_item_versions").fetchone()
+    assert row == [("il_1", None, None)]
+    assert versions == (0,)

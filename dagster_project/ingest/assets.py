@@ -118,9 +118,11 @@ def _stripe_asset(name: str) -> AssetsDefinition:
             ensure_raw_stripe_schema(con)
             counts = extractor(client, con)
         for table in tables:
-            yield MaterializeResult(
-                asset_key=f"stripe_{table}", metadata={"rows": MetadataValue.int(counts[table])}
-            )
+            metadata = {"rows": MetadataValue.int(counts[table])}
+            if table == "subscription_items":
+                # appended to raw_stripe.subscription_item_versions (the items' history)
+                metadata["new_item_versions"] = MetadataValue.int(counts["subscription_item_versions"])
+            yield MaterializeResult(asset_key=f"stripe_{table}", metadata=metadata)
 
     return _extract
 

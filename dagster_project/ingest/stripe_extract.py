@@ -3,10 +3,15 @@
 Each extraction is a full snapshot of one kind of object, replaced in one transaction, so a
 rerun converges on Stripe's current state. Money fields stay integers (minor units) and
 ``unit_amount_decimal`` stays the exact decimal string Stripe sends.
+
+One table is not a snapshot: ``subscription_item_versions`` keeps every (price, quantity) a
+subscription item was seen with and when it was first seen, append-only, because Stripe's item
+holds only its current values and the ledger must not re-price past periods with them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -74,7 +79,14 @@ TABLES: dict[str, RawTable] = {
         _table(
             "invoice_lines", id="varchar", invoice="varchar", amount="bigint",
             currency="varchar", quantity="bigint", price="varchar", period_start="timestamp",
-            period_end="timestamp", description="varchar",
+            period_end="timestamp", description="varchar", subscription_item="varchar",
+            proration="boolean",
+        ),
+        # Append-only (never replaced): one row per (item, price, quantity) each time the item
+        # is seen with values other than its latest row's. id = sha256 of those and observed_at.
+        _table(
+            "subscription_item_versions", id="varchar", subscription_item="varchar",
+            subscription="varchar", price="varchar", quantity="bigint", observed_at="timestamp",
         ),
         # Pricing (issue 4). Tiers and metadata are flattened here, in Python, so the dbt
         # models need no warehouse-specific JSON functions. Decimals stay exact strings.
@@ -106,8 +118,15 @@ TABLES: dict[str, RawTable] = {
 
 def ensure_raw_stripe_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create schema if not exists raw_stripe")
+    existing = set(con.execute(
+        "select table_name, column_name from information_schema.columns where table_schema = 'raw_stripe'"
+    ).fetchall())
     for table in TABLES.values():
         con.execute(table.ddl())
+        # a warehouse created before a column was added gets it (null for earlier rows)
+        for column, type_ in table.columns.items():
+            if existing and (table.name, column) not in existing:
+                con.execute(f"alter table raw_stripe.{table.name} add column if not exists {column} {type_}")
 
 
 def _ts(unix: int | None) -> datetime | None:
@@ -267,11 +286,18 @@ def _invoice_row(i: dict) -> dict:
 
 def _invoice_line_row(line: dict, invoice_id: str) -> dict:
     price = _get(line, "pricing", "price_details", "price") or _id(line.get("price"))
+    # Since the basil API version a line names what generated it under `parent`: a subscription
+    # item (`subscription_item_details`: the item and whether the line is a proration) or an
+    # invoice item (`invoice_item_details`: a proration flag, no item).
+    parent = line.get("parent") or {}
+    details = parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
     return {
         "id": line["id"], "invoice": invoice_id, "amount": line.get("amount"),
         "currency": line.get("currency"), "quantity": line.get("quantity"), "price": price,
         "period_start": _ts(_get(line, "period", "start")),
         "period_end": _ts(_get(line, "period", "end")), "description": line.get("description"),
+        "subscription_item": _id(details.get("subscription_item")),
+        "proration": details.get("proration"),
     }
 
 
@@ -294,6 +320,56 @@ def _replace(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], extra
     except Exception:
         con.execute("rollback")
         raise
+    return len(rows)
+
+
+def version_id(item_id: str, price: str | None, quantity: int | None, observed_at: datetime) -> str:
+    """A version's id from its facts only: the same observation always gets the same id."""
+    text = f"{item_id}|{price or ''}|{'' if quantity is None else quantity}|{observed_at.isoformat()}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def record_item_versions(con: duckdb.DuckDBPyConnection, observed_at: datetime) -> int:
+    """Append to ``subscription_item_versions`` every item of the current snapshot whose price
+    or quantity differs from its latest recorded version (or that has none), as first seen at
+    ``observed_at``. Seeing the same values again adds nothing, so a rerun is a no-op; rows are
+    never updated or deleted (a quantity that goes back to an earlier value is a new version)."""
+    changed = con.execute(
+        """
+        with latest as (
+            select subscription_item, price, quantity,
+                   row_number() over (partition by subscription_item order by observed_at desc, id desc) as rn
+            from raw_stripe.subscription_item_versions
+        )
+        select items.id, items.subscription, items.price, items.quantity
+        from raw_stripe.subscription_items as items
+        left join latest on latest.subscription_item = items.id and latest.rn = 1
+        where latest.subscription_item is null
+           or latest.price is distinct from items.price
+           or latest.quantity is distinct from items.quantity
+        order by items.id
+        """
+    ).fetchall()
+    rows = [
+        {
+            "id": version_id(item, price, quantity, observed_at), "subscription_item": item,
+            "subscription": sub, "price": price, "quantity": quantity, "observed_at": observed_at,
+            "raw_json": json.dumps({"price": price, "quantity": quantity}, sort_keys=True),
+            "extracted_at": observed_at,
+        }
+        for item, sub, price, quantity in changed
+    ]
+    if rows:
+        spec = TABLES["subscription_item_versions"]
+        frame = pd.DataFrame(rows, columns=list(spec.columns))
+        con.register("versions_frame", frame)
+        casts = ", ".join(f"cast({c} as {t}) as {c}" for c, t in spec.columns.items())
+        # the id guards against a second writer having recorded the same observation
+        con.execute(
+            f"insert into raw_stripe.subscription_item_versions select {casts} from versions_frame "
+            "where id not in (select id from raw_stripe.subscription_item_versions)"
+        )
+        con.unregister("versions_frame")
     return len(rows)
 
 
@@ -366,7 +442,7 @@ def extract_subscriptions(client: stripe.StripeClient, con: duckdb.DuckDBPyConne
             )
         items.extend(_with_raw(_subscription_item_row(i, sub["id"]), i) for i in sub_items)
     now = datetime.now(UTC).replace(tzinfo=None)
-    return {
+    counts = {
         "subscriptions": _replace(
             con, "subscriptions", [_with_raw(_subscription_row(s), s) for s in subscriptions], now
         ),
@@ -374,6 +450,10 @@ def extract_subscriptions(client: stripe.StripeClient, con: duckdb.DuckDBPyConne
         "subscription_metadata": _replace(con, "subscription_metadata", metadata, now),
         "subscription_discounts": _replace(con, "subscription_discounts", discounts, now),
     }
+    # After the snapshot is committed: a crash in between leaves the new values unrecorded, and
+    # the next extraction records them (seen a run later, never lost).
+    counts["subscription_item_versions"] = record_item_versions(con, now)
+    return counts
 
 
 def extract_invoices(client: stripe.StripeClient, con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -1,8 +1,10 @@
 -- MRR components per customer, currency and calendar month (minor units):
 --   licensed_mrr: licensed (seat / flat) prices of subscriptions live at any time in the month,
 --                 normalized to a month: yearly / 12, weekly x 52 / 12, daily x 365 / 12, each
---                 rounded once, half up; the item's current quantity and price (the Stripe
---                 snapshot holds no history of item changes). List price, before discounts.
+--                 rounded once, half up; the quantity and price in force at the month's end
+--                 (at the as-of day for the as-of month), from the items' history
+--                 (int_ledger__item_versions), so a seat change never rewrites a past month.
+--                 List price, before discounts.
 --   usage_mrr:    usage revenue of the month the usage happened in (ledger usage_revenue by
 --                 effective date, net of corrections, wherever they were posted). A complete
 --                 month counts its own usage. The as-of month, while incomplete (the as-of day
@@ -29,24 +31,57 @@ as_of as (
     select as_of_date from {{ ref('int_ledger__as_of') }}
 ),
 
+versions as (
+    select * from {{ ref('int_ledger__item_versions') }}
+),
+
 licensed_items as (
     select
+        items.subscription_item_id,
         subscriptions.stripe_customer_id,
-        coalesce(subscriptions.currency, prices.currency) as currency,
+        subscriptions.currency as subscription_currency,
         -- a backdated subscription started with its first period, before it was created
         {{ tollgate.month_start('least(subscriptions.created_at, items.current_period_start)') }} as first_month,
         {{ tollgate.month_start('coalesce(subscriptions.ended_at, cast(as_of.as_of_date as timestamp))') }} as last_month,
-        {{ round_half_up('cast(coalesce(items.quantity, 0) as decimal(38, 0)) * prices.unit_amount_decimal') }}
+        cast(as_of.as_of_date as timestamp) + {{ tollgate.days_interval(1) }} as as_of_end
+    from items
+    inner join subscriptions on items.subscription_id = subscriptions.subscription_id
+    cross join as_of
+    where least(subscriptions.created_at, items.current_period_start) < cast(as_of.as_of_date as timestamp) + {{ tollgate.days_interval(1) }}
+),
+
+-- the instant each month is measured at: its end, or the end of the as-of day in the as-of month
+licensed_item_months as (
+    select
+        licensed_items.*,
+        cast(months.month as date) as mrr_month,
+        least(
+            cast(months.month as timestamp) + {{ tollgate.months_interval(1) }},
+            licensed_items.as_of_end
+        ) as measured_at
+    from licensed_items
+    cross join {{ tollgate.timestamp_series(
+        'licensed_items.first_month', 'licensed_items.last_month', 'month', 'months', 'month') }}
+),
+
+-- the version in force just before measured_at (a version seen exactly then starts after it)
+licensed_item_month_prices as (
+    select
+        licensed_item_months.stripe_customer_id,
+        coalesce(licensed_item_months.subscription_currency, prices.currency) as currency,
+        licensed_item_months.mrr_month,
+        {{ round_half_up('cast(coalesce(versions.quantity, 0) as decimal(38, 0)) * prices.unit_amount_decimal') }}
             as fee,
         prices.recurring_interval,
         prices.recurring_interval_count
-    from items
-    inner join subscriptions on items.subscription_id = subscriptions.subscription_id
-    inner join prices on items.price_id = prices.price_id
-    cross join as_of
+    from licensed_item_months
+    inner join versions
+        on versions.subscription_item_id = licensed_item_months.subscription_item_id
+        and (versions.in_force_from is null or versions.in_force_from < licensed_item_months.measured_at)
+        and (versions.in_force_to is null or versions.in_force_to >= licensed_item_months.measured_at)
+    inner join prices on versions.price_id = prices.price_id
     where prices.recurring_usage_type = 'licensed'
       and prices.unit_amount_decimal is not null
-      and least(subscriptions.created_at, items.current_period_start) < cast(as_of.as_of_date as timestamp) + {{ tollgate.days_interval(1) }}
 ),
 
 licensed_monthly as (
@@ -58,18 +93,16 @@ licensed_monthly as (
             when 'week' then {{ ratio_round_half_up('cast(fee as decimal(38, 12)) * 52', '12 * recurring_interval_count') }}
             else {{ ratio_round_half_up('cast(fee as decimal(38, 12)) * 365', '12 * recurring_interval_count') }}
         end as monthly_fee
-    from licensed_items
+    from licensed_item_month_prices
 ),
 
 licensed as (
     select
-        licensed_monthly.stripe_customer_id,
-        licensed_monthly.currency,
-        cast(months.month as date) as mrr_month,
-        sum(licensed_monthly.monthly_fee) as licensed_mrr
+        stripe_customer_id,
+        currency,
+        mrr_month,
+        sum(monthly_fee) as licensed_mrr
     from licensed_monthly
-    cross join {{ tollgate.timestamp_series(
-        'licensed_monthly.first_month', 'licensed_monthly.last_month', 'month', 'months', 'month') }}
     group by 1, 2, 3
 ),
 

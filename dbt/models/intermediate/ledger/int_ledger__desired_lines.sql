@@ -84,13 +84,18 @@ usage_accrual as (
     where accruals.usage_date <= as_of.as_of_date
 ),
 
+-- A period's fee: the amount of Stripe's invoice line for it when a finalized invoice carries
+-- one (rounded by Stripe), else the quantity x unit amount of the item version in force at the
+-- period start (int_ledger__item_periods), ROUNDED here once, half up. Never today's item.
 licensed as (
     select
         items.*,
         cast(period_start as date) as period_start_date,
         cast(period_end as date) as period_end_date,
-        {{ round_half_up('cast(coalesce(items.quantity, 0) as decimal(38, 0)) * items.unit_amount_decimal') }}
-            as fee,
+        case
+            when items.invoiced_amount is not null then cast(items.invoiced_amount as bigint)
+            else {{ round_half_up('cast(coalesce(items.quantity, 0) as decimal(38, 0)) * items.unit_amount_decimal') }}
+        end as fee,
         cast({{ tollgate.days_between('period_start', 'period_end') }} as bigint) as period_days
     from items
     where items.usage_type = 'licensed'

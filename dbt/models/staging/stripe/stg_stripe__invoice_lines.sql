@@ -12,7 +12,9 @@ final as (
         price as price_id,
         period_start,
         period_end,
-        description
+        description,
+        subscription_item as subscription_item_id,
+        coalesce(proration, false) as is_proration
     from source
 )
 

@@ -10,7 +10,8 @@ final as (
         quantity,
         current_period_start,
         current_period_end,
-        created as created_at
+        created as created_at,
+        extracted_at
     from source
 )
 
