@@ -99,11 +99,19 @@ def test_tieout_passes_on_the_ledger_and_fails_when_ledger_and_source_disagree(h
     assert differences(home) == [("2026-11-10", 2900, 5900, 3000), ("2026-11-11", 2800, 5800, 3000),
                                  ("2026-11-12", 2700, 5700, 3000)]
 
-    # 3. the source changed (4 seats, not 3) and the ledger has not followed yet
+    # 3. the source changed and the ledger has not followed yet: Stripe finalized the period's
+    # invoice at 4 seats (its line is what was billed; a seat change on the item alone would not
+    # re-price a period that began before it)
     restore()
     with connect(home.warehouse_path) as con:
-        con.execute("update raw_stripe.subscription_items set quantity = 4")
-    assert not check("stg_stripe__subscription_items", "int_ledger__item_periods")
+        con.execute("insert into raw_stripe.invoices (id, customer, subscription, status, currency, period_start, "
+                    "period_end, subtotal, total, amount_due, created) values ('in_S', 'cus_S', 'sub_S', 'paid', "
+                    "'usd', timestamp '2026-11-10 00:00:00', timestamp '2026-11-10 00:00:00', 4000, 4000, 4000, "
+                    "timestamp '2026-11-10 00:00:00')")
+        con.execute("insert into raw_stripe.invoice_lines (id, invoice, amount, currency, quantity, price, period_start, "
+                    "period_end, subscription_item, proration) values ('il_S', 'in_S', 4000, 'usd', 4, 'price_seats', "
+                    "timestamp '2026-11-10 00:00:00', timestamp '2026-12-10 00:00:00', 'si_S', false)")
+    assert not check("stg_stripe__invoices", "stg_stripe__invoice_lines", "int_ledger__item_periods")
     # 4000 over 30 days: through day k, round_half_up(4000 k / 30) = 133, 267, 400
     assert differences(home) == [("2026-11-10", 3867, 2900, -967), ("2026-11-11", 3733, 2800, -933),
                                  ("2026-11-12", 3600, 2700, -900)]
