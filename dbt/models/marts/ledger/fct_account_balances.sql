@@ -1,13 +1,21 @@
--- Per customer, currency and UTC day (from the customer's first posting to the as-of day):
--- balances as the sum of every ledger entry posted on or before the day, and the period's usage.
+-- Per customer, currency and UTC day (from the customer's first entry to the as-of day): each
+-- balance as the ledger now knows it for that day, i.e. the sum of every entry whose EFFECTIVE
+-- date is on or before the day, and the month's usage.
 --   credits_remaining    = -(customer_credit_balance)       credit not yet burned or expired
 --   receivable           = accounts_receivable              billed, not yet paid
 --   unbilled_receivable  = unbilled_receivable              earned / contracted, not yet invoiced
 --   total_owed           = receivable + unbilled_receivable
---   usage_this_period    = usage revenue posted in the day's month (accounting period) to date
+--   usage_this_period    = usage revenue of the day's month to date
 --   credits_burned_this_period = credit burned against that usage
 --   overage_this_period  = usage_this_period - credits_burned_this_period (what credits did not cover)
--- Amounts are integers in the currency's minor unit.
+-- Why effective, not posting, dates: a correction of a closed month is posted in the open one
+-- (fct_ledger_entries), while the corrections it causes on later days of an open month are
+-- posted on their own days. By posting date a customer's credit then read negative on the days
+-- between (a late usage cut in closed October gives credit back only on the as-of day, but the
+-- November burns that credit now pays for are already restated): a balance no customer ever
+-- had. By effective date every day shows the burn-down's own, never-negative balance; the
+-- journal's posting dates still say when each entry was booked. The last day equals the sum of
+-- all entries either way. Amounts are integers in the currency's minor unit.
 with entries as (
     select * from {{ ref('fct_ledger_entries') }}
 ),
@@ -20,7 +28,7 @@ daily as (
     select
         stripe_customer_id,
         currency,
-        posting_date,
+        effective_date,
         sum(case when account = 'customer_credit_balance' then amount else 0 end) as credit_balance_change,
         sum(case when account = 'accounts_receivable' then amount else 0 end) as receivable_change,
         sum(case when account = 'unbilled_receivable' then amount else 0 end) as unbilled_change,
@@ -29,14 +37,15 @@ daily as (
         sum(case when transaction_type = 'credit_burn' and account = 'customer_credit_balance' then amount else 0 end)
             as credits_burned
     from entries
-    group by stripe_customer_id, currency, posting_date
+    group by stripe_customer_id, currency, effective_date
 ),
 
 customers as (
     select
         stripe_customer_id,
         currency,
-        min(posting_date) as first_posting_date
+        min(effective_date) as first_date,
+        max(effective_date) as last_date
     from entries
     group by stripe_customer_id, currency
 ),
@@ -49,8 +58,8 @@ spine as (
     from customers
     cross join as_of
     cross join {{ tollgate.timestamp_series(
-        'customers.first_posting_date',
-        'greatest(as_of.as_of_date, customers.first_posting_date)',
+        'customers.first_date',
+        'greatest(as_of.as_of_date, customers.last_date)',
         'day', 'days', 'day') }}
 ),
 
@@ -70,7 +79,7 @@ filled as (
     left join daily
         on spine.stripe_customer_id = daily.stripe_customer_id
         and spine.currency = daily.currency
-        and spine.balance_date = daily.posting_date
+        and spine.balance_date = daily.effective_date
 ),
 
 running as (
