@@ -56,8 +56,8 @@ def test_tieout_passes_on_the_ledger_and_fails_when_ledger_and_source_disagree(h
             "recurring_interval, recurring_interval_count, recurring_usage_type, active) values "
             "('price_seats', 'prod_seats', 'usd', '1000', 'per_unit', 'recurring', 'month', 1, 'licensed', true)"
         )
-        # Created a day into its first period (backdated to Nov 10): int_ledger__item_periods
-        # also counts a period ending less than a day after `created` as the subscription's.
+        # Created a day into its first period (backdated to Nov 10): the period holding
+        # `created` is its first.
         con.execute("insert into raw_stripe.subscriptions (id, customer, status, currency, created) values "
                     "('sub_S', 'cus_S', 'active', 'usd', timestamp '2026-11-11 00:00:00')")
         # November 10 to December 10: 30 days, 3 x 1000 = 3000 billed on Nov 10, 100 a day

@@ -143,9 +143,11 @@ periods as (
         end as usage_from,
         periods_back = 0 as is_current_period
     from stepped
-    -- periods that began before the subscription did are not periods of it (the first one
-    -- may start before `created` when the subscription was backdated: keep the one holding it)
-    where (period_end_stepped > subscription_created_at - {{ tollgate.days_interval(1) }} or periods_back = 0)
+    -- periods that ended by the subscription's creation are not periods of it (the first one
+    -- may start before `created` when the subscription was backdated: keep the one holding it).
+    -- Strictly after: a subscription created at its period start (Stripe's usual case) owes no
+    -- fee for the period that ends at that instant (a one-day allowance here once billed one).
+    where (period_end_stepped > subscription_created_at or periods_back = 0)
       -- nor are periods that ended before an item added later existed
       and (item_created_at is null or item_created_at <= subscription_created_at
            or period_end_stepped > item_created_at or periods_back = 0)
