@@ -144,7 +144,7 @@ def test_daily_runs_with_carried_state_equal_a_full_rebuild(runs):
     assert runs["daily"] == runs["full"]
     # Whole units only: every row's units plus its carried fraction is its cumulative total
     # less the previous rows' units (nothing rounded away, nothing sent twice).
-    for _, _, _, cumulative, desired, remainder in runs["daily"]:
+    for _, _, _, cumulative, _desired, remainder in runs["daily"]:
         assert 0 <= remainder < 1 and remainder == cumulative - int(cumulative)
     assert sum(r[4] for r in runs["daily"]) > 0
     assert any(r[5] != 0 for r in runs["daily"])  # some fraction is carried forward

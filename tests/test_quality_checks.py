@@ -126,7 +126,7 @@ def test_a_failing_warning_gate_reports_expectations_counts_and_samples(tmp_path
 
         ensure_raw_schema(con)
         con.execute(
-            "insert into raw.usage_events select 'f', 's', date '2026-11-20', range + 1, 'x' || repeat('A', 500), "
+            "insert into raw.usage_event_lines select 'f', 's', date '2026-11-20', range + 1, 'x' || repeat('A', 500), "
             "case when range < 4 then 'malformed_json' when range = 4 then 'brand_new_reason' end, "
             "'e' || range, 'c', 'm', 't', '1', null, now() from range(10)"
         )

@@ -54,8 +54,9 @@ from dagster_project.settings import get_settings
     ],
 )
 def raw_usage_events(context: AssetExecutionContext, warehouse: WarehouseResource):
-    """Usage files landed on the partition's day, loaded line by line into raw.usage_events.
-    A file already loaded (same sha256) is a no-op."""
+    """Usage files landed on the partition's day, into raw.usage_events: NDJSON loaded line by
+    line, a contract-layout Parquet file kept as it landed. A file already loaded (same sha256)
+    is a no-op."""
     day = date.fromisoformat(context.partition_key)
     landing_root = get_settings().landing_usage_dir
     with warehouse.connection() as con:

@@ -4,19 +4,27 @@ Layout: ``<landing root>/dt=YYYY-MM-DD/*.{ndjson,ndjson.gz,jsonl,parquet}`` wher
 UTC day the file landed. Every line of every file becomes exactly one row of
 ``raw.usage_events`` (unparseable lines are kept as text with a ``parse_error``); typing and
 validation happen in dbt. A file whose bytes were already loaded (same sha256) is a no-op.
+A Parquet file in the event contract's own layout is kept as it landed instead of being
+loaded row by row (see KEPT_FILE_NAME in dagster_project.warehouse); its rows read the same.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 
-from dagster_project.warehouse import ensure_raw_schema
+from dagster_project.warehouse import (
+    KEPT_FILE_NAME,
+    ensure_raw_schema,
+    kept_usage_files_dir,
+    refresh_usage_events_view,
+)
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +191,7 @@ def _insert_ndjson(con, path: Path, file_id: str, source_file: str, day: date, n
     # Readable lines keep their order; their file line numbers are the numbers not rejected.
     counted = con.execute(
         f"""
-        insert into raw.usage_events
+        insert into raw.usage_event_lines
         with numbers as (
             select range + 1 as line_number
             from range((select count(*) from tollgate_readable) + (select count(*) from tollgate_rejected))
@@ -247,6 +255,11 @@ def _insert_parquet(con, path: Path, file_id: str, source_file: str, day: date, 
         # Naive TIMESTAMP casts to text without an offset and is quarantined as invalid_timestamp.
         return f"cast(t.\"{name}\" as varchar)"
 
+    if _rebuildable_from_fields(columns):
+        kept = _keep_parquet_file(con, path, file_id, day)
+        if kept is not None:
+            return kept
+
     row_fields = ", ".join(f'"{name}" := t."{name}"' for name in columns)
     row_as_json = f"cast(to_json(struct_pack({row_fields})) as varchar)"
     if _rebuildable_from_fields(columns):
@@ -261,7 +274,7 @@ def _insert_parquet(con, path: Path, file_id: str, source_file: str, day: date, 
     # No `order by`: the table keeps the file's row order on insert, and line_number says it.
     inserted = con.execute(
         f"""
-        insert into raw.usage_events
+        insert into raw.usage_event_lines
         select
             ? as file_id, ? as source_file, ? as landed_date,
             t.file_row_number + 1 as line_number,
@@ -279,6 +292,43 @@ def _insert_parquet(con, path: Path, file_id: str, source_file: str, day: date, 
         [file_id, source_file, day, now, str(path)],
     ).fetchone()[0]
     return inserted
+
+
+def _keep_parquet_file(con, path: Path, file_id: str, day: date) -> int | None:
+    """Keep the file as it landed; its row count. None when its rows must be loaded one by one:
+    an in-memory warehouse, or a properties text the NDJSON path would minify (the loaded row
+    then keeps its original text as raw_line)."""
+    folder = kept_usage_files_dir(con)
+    if folder is None:
+        return None
+    (not_minified,) = con.execute(
+        "select count(*) from read_parquet(?, hive_partitioning = false) "
+        "where properties is not null and json_valid(properties) "
+        "and cast(json(properties) as varchar) <> properties",
+        [str(path)],
+    ).fetchone()
+    if not_minified:
+        return None
+    target = folder / f"landed_date={day.isoformat()}" / f"file_id={file_id}" / KEPT_FILE_NAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(KEPT_FILE_NAME + ".partial")  # not matched by the view's glob
+    # Hashed as copied: the kept bytes are the ones the file_id names, even if a producer
+    # rewrote the landing file after it was first hashed.
+    digest = hashlib.sha256()
+    with path.open("rb") as src, partial.open("wb") as dst:
+        for chunk in iter(lambda: src.read(1 << 20), b""):
+            digest.update(chunk)
+            dst.write(chunk)
+        dst.flush()
+        os.fsync(dst.fileno())  # on disk before the manifest entry that makes it count
+    if digest.hexdigest() != file_id:
+        partial.unlink()
+        raise RuntimeError(f"{path.name} changed while it was being loaded; load it again")
+    os.replace(partial, target)
+    refresh_usage_events_view(con)
+    return con.execute(
+        "select count(*) from read_parquet(?, hive_partitioning = false)", [str(target)]
+    ).fetchone()[0]
 
 
 # The Parquet layout whose rows stg_usage__events can rebuild as JSON from raw.usage_events'
