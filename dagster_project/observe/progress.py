@@ -6,9 +6,20 @@ Python logger ``dagster.builtin.<name>`` outside one (tests, the CLI).
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 
-from dagster import get_dagster_logger
+
+def _logger(name: str) -> logging.Logger:
+    """Dagster's logger when Dagster is loaded (inside a run it writes to the event log);
+    otherwise the Python logger it would return outside a run, without importing Dagster:
+    that import alone cost 0.75 s of a 2 s benchmark ingest of 10M events."""
+    if "dagster" in sys.modules:
+        from dagster import get_dagster_logger
+
+        return get_dagster_logger(name)
+    return logging.getLogger(f"dagster.builtin.{name}")
 
 
 class Progress:
@@ -19,7 +30,7 @@ class Progress:
                  logger_name: str = "tollgate.progress"):
         self.what, self.total, self.unit = what, total, unit
         self.every, self.seconds = every, seconds
-        self.log = get_dagster_logger(logger_name)
+        self.log = _logger(logger_name)
         self.started = self.last = time.monotonic()
         self.done = 0
         self.last_logged = 0
