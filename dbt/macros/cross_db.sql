@@ -46,6 +46,12 @@
     case when {{ tollgate.regex_matches(expr, tollgate.rfc3339_pattern()) }}
          then try_cast({{ expr }} as timestamptz) at time zone 'UTC' end
 {%- endmacro %}
+{#- DuckDB: the same instant, read as UTC without `at time zone` (an ICU calendar conversion
+    per row: 0.6 CPU s of 1.1 per 10M lines); epoch microseconds are UTC by definition. -#}
+{% macro duckdb__safe_cast_utc_timestamp(expr) -%}
+    case when {{ tollgate.regex_matches(expr, tollgate.rfc3339_pattern()) }}
+         then make_timestamp(epoch_us(try_cast({{ expr }} as timestamptz))) end
+{%- endmacro %}
 {% macro postgres__safe_cast_utc_timestamp(expr) -%}
     case when {{ tollgate.regex_matches(expr, tollgate.rfc3339_pattern()) }}
          then cast({{ expr }} as timestamptz) at time zone 'UTC' end
@@ -55,6 +61,14 @@
 {% macro add_interval(expr, amount, unit) -%}
     ({{ expr }} + cast({{ amount }} || ' {{ unit }}' as interval))
 {%- endmacro %}
+
+{#- A key that groups and joins like the text it is computed from, possibly with collisions
+    (so only where a collision is harmless): DuckDB's 64-bit hash, the text itself elsewhere. -#}
+{% macro text_hash(expr) -%}
+    {{ return(adapter.dispatch('text_hash', 'tollgate')(expr)) }}
+{%- endmacro %}
+{% macro default__text_hash(expr) -%}{{ expr }}{%- endmacro %}
+{% macro duckdb__text_hash(expr) -%}hash({{ expr }}){%- endmacro %}
 
 {#- Deterministic hex digest of the given expressions (surrogate keys). -#}
 {% macro hash_key(exprs) -%}
@@ -66,7 +80,11 @@
     {{ return(adapter.dispatch('json_is_object', 'tollgate')(expr)) }}
 {%- endmacro %}
 {% macro default__json_is_object(expr) -%}
-    (case when json_valid({{ expr }}) then json_type({{ expr }}) = 'OBJECT' else false end)
+    {#- Valid JSON text that starts with `{` and ends with `}` is an object: one parse instead of
+        two for the usual minified object. -#}
+    (case when starts_with({{ expr }}, '{') and ends_with({{ expr }}, '}') then json_valid({{ expr }})
+          when json_valid({{ expr }}) then json_type({{ expr }}) = 'OBJECT'
+          else false end)
 {%- endmacro %}
 {% macro postgres__json_is_object(expr) -%}
     (jsonb_typeof(cast({{ expr }} as jsonb)) = 'object')

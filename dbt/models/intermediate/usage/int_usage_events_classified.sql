@@ -171,12 +171,15 @@ earlier as (
 ),
 {%- endif %}
 
--- Only event ids seen more than once need ranking (usually about 1 % of lines).
+-- Only event ids seen more than once need ranking (usually about 1 % of lines). Counted by a
+-- hash of the id: a fixed-width key groups 10M lines faster than the text (about 0.4 CPU s);
+-- a collision only sends a few more lines to the ranking, which partitions by the id itself.
 contested_ids as (
-    select event_id from well_formed group by event_id having count(*) > 1
+    select {{ tollgate.text_hash('event_id') }} as event_key
+    from well_formed group by event_key having count(*) > 1
     {%- if daily %}
     union
-    select event_id from earlier
+    select {{ tollgate.text_hash('event_id') }} as event_key from earlier
     {%- endif %}
 ),
 
@@ -190,7 +193,7 @@ ranking_set as (
         1 as from_batch,
         {{ hash_key(content) }} as content_hash
     from well_formed
-    where event_id in (select event_id from contested_ids)
+    where {{ tollgate.text_hash('event_id') }} in (select event_key from contested_ids)
     {%- if daily %}
     union all
     select
