@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -47,12 +48,32 @@ def stripe_sdk(emulator):
     )
 
 
-def run_dbt(*args: str, vars: dict | None = None) -> subprocess.CompletedProcess:
-    """dbt against the current TOLLGATE_HOME's warehouse; fails the test on a dbt error."""
+def dbt_command(*args: str, vars: dict | None = None) -> list[str]:
     cmd = [DBT, *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     if vars:
         cmd += ["--vars", json.dumps(vars)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    return cmd
+
+
+def dbt_env(run_date: date | str | None = None) -> dict[str, str]:
+    """The environment of a dbt call: the run's day as TOLLGATE_RUN_DATE (unset without one),
+    as Dagster's daily build passes it."""
+    env = dict(os.environ)
+    env.pop("TOLLGATE_RUN_DATE", None)
+    if run_date is not None:
+        env["TOLLGATE_RUN_DATE"] = str(run_date)  # a date's str() is its ISO format
+    return env
+
+
+def run_dbt(*args: str, run_date: date | str | None = None, vars: dict | None = None
+            ) -> subprocess.CompletedProcess:
+    """dbt against the current TOLLGATE_HOME's warehouse; fails the test on a dbt error.
+
+    The day goes in `run_date` (the environment), not in `vars`: dbt re-parses the whole
+    project whenever --vars differ from its previous call, and only the models that read an
+    environment variable when that changes (see run_date() in dbt/macros/incremental.sql)."""
+    proc = subprocess.run(dbt_command(*args, vars=vars), capture_output=True, text=True,
+                          env=dbt_env(run_date))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     return proc
 
