@@ -14,6 +14,13 @@ import pytest
 from dagster_project.settings import DBT_PROJECT_DIR, Settings, get_settings
 
 DBT = str(Path(sys.executable).parent / "dbt")
+# dbt's own files (manifest, compiled SQL, run results, partial-parse state, dbt.log) of the
+# tests' dbt calls, one directory per pytest-xdist worker (PYTEST_XDIST_WORKER: gw0, gw1...;
+# "main" without xdist): two workers writing one target directory would read each other's
+# manifest and compiled SQL. Dagster's dbt calls write a directory per invocation and read the
+# project's manifest, dbt/target/manifest.json (built under a lock: transform/dbt_assets.py).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+DBT_TARGET = DBT_PROJECT_DIR / "target" / f"pytest-{WORKER}"
 
 
 @pytest.fixture
@@ -56,9 +63,9 @@ def dbt_command(*args: str, vars: dict | None = None) -> list[str]:
 
 
 def dbt_env(run_date: date | str | None = None) -> dict[str, str]:
-    """The environment of a dbt call: the run's day as TOLLGATE_RUN_DATE (unset without one),
-    as Dagster's daily build passes it."""
-    env = dict(os.environ)
+    """The environment of a dbt call: this worker's target and log directory, and the run's day
+    as TOLLGATE_RUN_DATE (unset without one), as Dagster's daily build passes it."""
+    env = {**os.environ, "DBT_TARGET_PATH": str(DBT_TARGET), "DBT_LOG_PATH": str(DBT_TARGET)}
     env.pop("TOLLGATE_RUN_DATE", None)
     if run_date is not None:
         env["TOLLGATE_RUN_DATE"] = str(run_date)  # a date's str() is its ISO format

@@ -5,6 +5,7 @@ Two steps per day: the push path (metering_dbt_models) and what only people read
 """
 
 
+import fcntl
 import json
 import os
 import subprocess
@@ -46,13 +47,22 @@ def _newest_source_mtime() -> float:
 
 
 def ensure_manifest() -> Path:
-    """Parse the dbt project when its manifest is missing or older than any model/macro/test."""
-    if not MANIFEST.exists() or MANIFEST.stat().st_mtime < _newest_source_mtime():
-        subprocess.run(
-            [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
-             "--profiles-dir", str(DBT_PROJECT_DIR)],
-            check=True,
-        )
+    """Parse the dbt project when its manifest is missing or older than any model/macro/test.
+
+    Under an exclusive lock (target/manifest.lock): processes that import this module at the
+    same time (pytest-xdist workers, `dagster dev`'s code server and a run worker) parse once,
+    one after the other, and none reads the manifest while another writes it. The target path
+    is given explicitly: a DBT_TARGET_PATH in the environment must not move the manifest.
+    """
+    MANIFEST.parent.mkdir(parents=True, exist_ok=True)
+    with open(MANIFEST.parent / "manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not MANIFEST.exists() or MANIFEST.stat().st_mtime < _newest_source_mtime():
+            subprocess.run(
+                [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
+                 "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(MANIFEST.parent)],
+                check=True,
+            )
     return MANIFEST
 
 
