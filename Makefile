@@ -18,8 +18,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tollgate demo
 
+# Test files run in parallel on PYTEST_WORKERS processes (pytest-xdist, a file stays on one
+# worker: its module fixtures build a warehouse once); PYTEST_WORKERS=0 runs in this process.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # The Dagster UI on 127.0.0.1:3000, with the demo's runs (Dagster storage under $TOLLGATE_HOME).
 ui: $(STAMP)

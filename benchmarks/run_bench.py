@@ -7,7 +7,7 @@ each stage in its own process (peak memory = that process's max RSS):
   floor        one DuckDB query: read Parquet -> dedupe by event_id -> aggregate per customer,
                meter and day (no validation, accounting or tests): the least work possible
   ingest       landing file -> raw.usage_events (dagster_project.ingest.landing), Parquet
-  dbt build    `dbt build --vars {run_date}`: every model and test; per-model times from
+  dbt build    `TOLLGATE_RUN_DATE={day} dbt build`: every model and test; per-model times from
                run_results.json (classify+dedupe, daily aggregate, push input, file
                accounting; rating beside them)
   ingest (NDJSON.gz) the same day's NDJSON.gz into a second warehouse
@@ -84,9 +84,10 @@ def stage(*args: str, env=None) -> Measured:
 def dbt_build(home: Path, run_date: date | None) -> tuple[Measured, dict[str, float]]:
     cmd = [DBT, "build", "--exclude", "test_type:unit", "--project-dir", str(ROOT / "dbt"), "--profiles-dir", str(ROOT / "dbt"),
            "--target-path", str(home / "dbt_target")]
-    if run_date:
-        cmd += ["--vars", json.dumps({"run_date": run_date.isoformat()})]
-    m = run(cmd, env={"TOLLGATE_HOME": str(home)})
+    # The day as TOLLGATE_RUN_DATE, as Dagster passes it (empty: none, a full build); a new
+    # --vars value would make every call re-parse the whole project.
+    m = run(cmd, env={"TOLLGATE_HOME": str(home),
+                      "TOLLGATE_RUN_DATE": run_date.isoformat() if run_date else ""})
     results = json.loads((home / "dbt_target" / "run_results.json").read_text())["results"]
     per_node = {r["unique_id"]: r["execution_time"] for r in results}
     return m, per_node

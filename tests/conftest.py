@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,13 @@ import pytest
 from dagster_project.settings import DBT_PROJECT_DIR, Settings, get_settings
 
 DBT = str(Path(sys.executable).parent / "dbt")
+# dbt's own files (manifest, compiled SQL, run results, partial-parse state, dbt.log) of the
+# tests' dbt calls, one directory per pytest-xdist worker (PYTEST_XDIST_WORKER: gw0, gw1...;
+# "main" without xdist): two workers writing one target directory would read each other's
+# manifest and compiled SQL. Dagster's dbt calls write a directory per invocation and read the
+# project's manifest, dbt/target/manifest.json (built under a lock: transform/dbt_assets.py).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+DBT_TARGET = DBT_PROJECT_DIR / "target" / f"pytest-{WORKER}"
 
 
 @pytest.fixture
@@ -47,12 +55,32 @@ def stripe_sdk(emulator):
     )
 
 
-def run_dbt(*args: str, vars: dict | None = None) -> subprocess.CompletedProcess:
-    """dbt against the current TOLLGATE_HOME's warehouse; fails the test on a dbt error."""
+def dbt_command(*args: str, vars: dict | None = None) -> list[str]:
     cmd = [DBT, *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     if vars:
         cmd += ["--vars", json.dumps(vars)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    return cmd
+
+
+def dbt_env(run_date: date | str | None = None) -> dict[str, str]:
+    """The environment of a dbt call: this worker's target and log directory, and the run's day
+    as TOLLGATE_RUN_DATE (unset without one), as Dagster's daily build passes it."""
+    env = {**os.environ, "DBT_TARGET_PATH": str(DBT_TARGET), "DBT_LOG_PATH": str(DBT_TARGET)}
+    env.pop("TOLLGATE_RUN_DATE", None)
+    if run_date is not None:
+        env["TOLLGATE_RUN_DATE"] = str(run_date)  # a date's str() is its ISO format
+    return env
+
+
+def run_dbt(*args: str, run_date: date | str | None = None, vars: dict | None = None
+            ) -> subprocess.CompletedProcess:
+    """dbt against the current TOLLGATE_HOME's warehouse; fails the test on a dbt error.
+
+    The day goes in `run_date` (the environment), not in `vars`: dbt re-parses the whole
+    project whenever --vars differ from its previous call, and only the models that read an
+    environment variable when that changes (see run_date() in dbt/macros/incremental.sql)."""
+    proc = subprocess.run(dbt_command(*args, vars=vars), capture_output=True, text=True,
+                          env=dbt_env(run_date))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     return proc
 

@@ -50,7 +50,7 @@ def land(home, i):
 
 
 def daily(day):
-    run_dbt(*SELECT, vars={"run_date": day.isoformat(), "late_arrival_days": LATE})
+    run_dbt(*SELECT, run_date=day, vars={"late_arrival_days": LATE})
 
 
 def push_input(home):

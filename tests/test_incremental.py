@@ -81,7 +81,7 @@ def runs(tmp_path_factory):
             con.execute("insert into raw_stripe.subscription_items (id, subscription, price) values ('si_A', 'sub_A', 'price_1')")
         out = {}
         land(home, D1)
-        run_dbt(*DAILY_BUILD_ARGS, vars={"run_date": D1.isoformat()})
+        run_dbt(*DAILY_BUILD_ARGS, run_date=D1)
         out["d1"] = snapshot(home)
         # acct_new appears in Stripe before D2's run: its held D1 line is billed by D2's run.
         with connect(home / "warehouse.duckdb") as con:
@@ -89,14 +89,14 @@ def runs(tmp_path_factory):
             con.execute("insert into raw_stripe.subscriptions (id, customer, status) values ('sub_N', 'cus_N', 'active')")
             con.execute("insert into raw_stripe.subscription_items (id, subscription, price) values ('si_N', 'sub_N', 'price_1')")
         land(home, D2)
-        run_dbt(*DAILY_BUILD_ARGS, vars={"run_date": D2.isoformat()})
+        run_dbt(*DAILY_BUILD_ARGS, run_date=D2)
         out["d2"] = snapshot(home)
-        run_dbt(*DAILY_BUILD_ARGS, vars={"run_date": D2.isoformat()})  # rerun of the same day
+        run_dbt(*DAILY_BUILD_ARGS, run_date=D2)  # rerun of the same day
         out["d2_rerun"] = snapshot(home)
         run_dbt(*DAILY_BUILD_ARGS)  # no run_date: every line classified again from all history
         out["full"] = snapshot(home)
         land(home, D40)
-        run_dbt(*DAILY_BUILD_ARGS, vars={"run_date": D40.isoformat()})
+        run_dbt(*DAILY_BUILD_ARGS, run_date=D40)
         out["d40"] = snapshot(home)
         with connect(home / "warehouse.duckdb", read_only=True) as con:
             out["verdicts"] = con.execute(

@@ -21,10 +21,9 @@ from dagster_project.ingest.stripe_extract import TABLES, ensure_raw_stripe_sche
 from dagster_project.ledger.credits import burn_down_rows
 from dagster_project.ledger.finance_inputs import RAW_FINANCE_DDL, ensure_raw_finance_schema
 from dagster_project.sample_data import METERS, customer_key, generate_day
-from dagster_project.settings import DBT_PROJECT_DIR
 from dagster_project.transform.dbt_assets import DAILY_BUILD_ARGS
 from dagster_project.warehouse import RAW_DDL, connect
-from tests.conftest import run_dbt
+from tests.conftest import DBT_TARGET, run_dbt
 from tests.ledger.test_burn_down_sql import DAY0, example_rows, grant, usage
 
 assert DAILY_BUILD_ARGS == ["build", "--exclude", "test_type:unit"]
@@ -230,7 +229,7 @@ def both_warehouses(pg_server, tmp_path_factory):
                 ingest_day(con, home.landing_usage_dir, day)
                 if day == DAYS[-1]:
                     con.execute(LATE_REFUND_CHANGE)
-            run_dbt(*DAILY_BUILD_ARGS, vars={"run_date": day.isoformat()})
+            run_dbt(*DAILY_BUILD_ARGS, run_date=day)
         duck = fetch_duckdb(home)
         duck_columns = columns_duckdb(home)
 
@@ -251,19 +250,19 @@ def both_warehouses(pg_server, tmp_path_factory):
                 cur.execute("insert into raw.landing_manifest select * from raw.landing_manifest_all where landed_date <= %s", [day])
                 if day == DAYS[-1]:
                     cur.execute(LATE_REFUND_CHANGE)
-            run_dbt(*POSTGRES_BUILD_ARGS, vars={"run_date": day.isoformat()})
+            run_dbt(*POSTGRES_BUILD_ARGS, run_date=day)
         postgres = fetch_postgres(pg)
         # append-only on PostgreSQL too: --full-refresh leaves the ledger alone, a rerun of the
         # last day posts nothing
-        last = {"run_date": DAYS[-1].isoformat()}
-        run_dbt("run", "--select", "fct_ledger_entries", "--full-refresh", vars=last)
-        run_dbt("run", "--select", "int_ledger__credit_burndown", "int_ledger__desired_lines", "fct_ledger_entries", vars=last)
+        last = DAYS[-1]
+        run_dbt("run", "--select", "fct_ledger_entries", "--full-refresh", run_date=last)
+        run_dbt("run", "--select", "int_ledger__credit_burndown", "int_ledger__desired_lines", "fct_ledger_entries", run_date=last)
         with pg.cursor() as cur:
             cur.execute(COMPARED["fct_ledger_entries"])
             ledger_after_rerun = normalise(cur.fetchall())
         unit = run_dbt("test", "--select", "test_type:unit")
-        run_dbt("compile", "--select", "int_ledger__credit_burndown", vars=last)
-        burn_sql = (DBT_PROJECT_DIR / "target" / "compiled" / "tollgate" / "models" / "intermediate" / "ledger"
+        run_dbt("compile", "--select", "int_ledger__credit_burndown", run_date=last)
+        burn_sql = (DBT_TARGET / "compiled" / "tollgate" / "models" / "intermediate" / "ledger"
                     / "int_ledger__credit_burndown.sql").read_text()
         yield {"pg": pg, "dbname": dbname, "burn_sql": burn_sql, "duckdb": duck, "duckdb_columns": duck_columns, "postgres": postgres, "copied": copied, "unit": unit.stdout,
                "ledger_after_rerun": ledger_after_rerun}

@@ -17,6 +17,7 @@ events received, recorded, invalid, duplicate identifiers ignored).
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -135,15 +136,27 @@ class EmulatorServer:
         return self
 
     def serve_forever(self) -> None:
-        """Serve in this thread until Ctrl-C (or stop() from another thread)."""
+        """Serve in this thread until Ctrl-C (or stop() from another thread).
+
+        On the main thread, SIGINT gets Python's default handler for the time it serves: a
+        process started with SIGINT ignored (a background job of a non-interactive shell, or
+        any parent that ignores it) inherits SIG_IGN, Python then never raises
+        KeyboardInterrupt, and Ctrl-C would not stop the emulator. The previous handler is
+        put back on return.
+        """
         httpd = self._bind()
         log.info("Stripe emulator on %s (state: %s)", self.url, self.state_dir or "in memory")
         self._loop_thread = threading.get_ident()
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             httpd.serve_forever(poll_interval=0.2)
         except KeyboardInterrupt:
             pass
         finally:
+            if previous is not None:  # None: the handler was not set from Python
+                signal.signal(signal.SIGINT, previous)
             self.stop()
 
     def stop(self) -> None:

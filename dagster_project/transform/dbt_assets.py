@@ -5,6 +5,7 @@ Two steps per day: the push path (metering_dbt_models) and what only people read
 """
 
 
+import fcntl
 import json
 import os
 import subprocess
@@ -46,13 +47,22 @@ def _newest_source_mtime() -> float:
 
 
 def ensure_manifest() -> Path:
-    """Parse the dbt project when its manifest is missing or older than any model/macro/test."""
-    if not MANIFEST.exists() or MANIFEST.stat().st_mtime < _newest_source_mtime():
-        subprocess.run(
-            [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
-             "--profiles-dir", str(DBT_PROJECT_DIR)],
-            check=True,
-        )
+    """Parse the dbt project when its manifest is missing or older than any model/macro/test.
+
+    Under an exclusive lock (target/manifest.lock): processes that import this module at the
+    same time (pytest-xdist workers, `dagster dev`'s code server and a run worker) parse once,
+    one after the other, and none reads the manifest while another writes it. The target path
+    is given explicitly: a DBT_TARGET_PATH in the environment must not move the manifest.
+    """
+    MANIFEST.parent.mkdir(parents=True, exist_ok=True)
+    with open(MANIFEST.parent / "manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not MANIFEST.exists() or MANIFEST.stat().st_mtime < _newest_source_mtime():
+            subprocess.run(
+                [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
+                 "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(MANIFEST.parent)],
+                check=True,
+            )
     return MANIFEST
 
 
@@ -132,36 +142,41 @@ def dbt_asset_key(model: str):
 
 
 @contextmanager
-def _default_indirect_selection(mode: str | None):
-    # dagster-dbt reads DBT_INDIRECT_SELECTION as the user's default when it builds the dbt
-    # invocation (and overrides it only for UI subsets that need "empty"), so the default is
-    # set for that call only. Steps run one at a time in this process (in_process_executor).
-    if mode is None:
-        yield
-        return
-    previous = os.environ.get("DBT_INDIRECT_SELECTION")
-    os.environ["DBT_INDIRECT_SELECTION"] = mode
+def _environ_for_dbt(values: Mapping[str, str | None]):
+    # dagster-dbt passes this process's environment to the dbt process it starts in dbt.cli(),
+    # so a variable set around that call reaches that invocation only. Steps run one at a time
+    # in this process (in_process_executor). A None value leaves the variable as it is.
+    values = {k: v for k, v in values.items() if v is not None}
+    previous = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("DBT_INDIRECT_SELECTION", None)
-        else:
-            os.environ["DBT_INDIRECT_SELECTION"] = previous
+        for k, v in previous.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _build_day(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
                indirect_selection: str | None):
     # `build`, not `run`: dbt tests run as asset checks and hold back what depends on them.
-    # run_date makes the incremental models process that day only (see dbt/macros/incremental.sql).
+    # The run date makes the incremental models process that day only (see
+    # dbt/macros/incremental.sql). It goes in the environment (TOLLGATE_RUN_DATE), not in
+    # --vars: vars that differ from the parse dbt starts from make it re-parse the whole
+    # project; a changed environment variable re-parses only the models that read it.
+    # DBT_INDIRECT_SELECTION: dagster-dbt reads it as the user's default when it builds the
+    # invocation (and overrides it only for UI subsets that need "empty").
     window = context.partition_time_window
-    dbt_vars = {"run_date": window.start.date().isoformat()}
+    environ = {"TOLLGATE_RUN_DATE": window.start.date().isoformat(),
+               "DBT_INDIRECT_SELECTION": indirect_selection}
     # Events are held until dbt exits: the metadata added to each model's materialization is
     # read from the warehouse, which the dbt process holds (one writer) while it runs.
     events, failure = [], None
     try:
-        with _default_indirect_selection(indirect_selection):
-            invocation = dbt.cli(DAILY_BUILD_ARGS + ["--vars", json.dumps(dbt_vars)], context=context)
+        with _environ_for_dbt(environ):
+            invocation = dbt.cli(DAILY_BUILD_ARGS, context=context)
         for event in invocation.stream():
             events.append(event)
     except Exception as e:  # re-raised below, after what did happen is reported

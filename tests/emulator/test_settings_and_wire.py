@@ -78,13 +78,18 @@ def test_monthly_periods_clamp_to_month_end() -> None:
     assert period_at(start, anchor, "week", 1, anchor - 1) == (start, anchor)
 
 
-def test_serve_forever_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+# "ignored": the process starts with SIGINT ignored, as a background job of a non-interactive
+# shell does (e.g. `make test &` in a script): the handler Python would install is not there.
+@pytest.mark.parametrize("sigint_at_start", ["default", "ignored"])
+def test_serve_forever_stops_cleanly_on_ctrl_c(tmp_path: Path, sigint_at_start: str) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     code = (
-        "from pathlib import Path; from dagster_project.stripe_emulator.server import "
-        f"EmulatorServer; EmulatorServer(Path({str(tmp_path)!r}), port={port}).serve_forever()"
+        "import signal; from pathlib import Path; from dagster_project.stripe_emulator.server "
+        "import EmulatorServer; "
+        + ("signal.signal(signal.SIGINT, signal.SIG_IGN); " if sigint_at_start == "ignored" else "")
+        + f"EmulatorServer(Path({str(tmp_path)!r}), port={port}).serve_forever()"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stderr=subprocess.PIPE)
     try:

@@ -22,9 +22,8 @@ import duckdb
 from dagster_project.ingest.stripe_extract import ensure_raw_stripe_schema
 from dagster_project.ledger.credits import burn_down_rows
 from dagster_project.ledger.finance_inputs import ensure_raw_finance_schema
-from dagster_project.settings import DBT_PROJECT_DIR
 from dagster_project.warehouse import connect, ensure_raw_schema
-from tests.conftest import run_dbt
+from tests.conftest import DBT_TARGET, run_dbt
 
 MODELS = ("int_ledger__credit_burndown", "int_ledger__desired_lines", "fct_ledger_entries", "fct_account_balances")
 # inputs replaced by tables the test fills: (schema, name)
@@ -53,7 +52,7 @@ def compile_ledger(home_warehouse: Path) -> CompiledLedger:
     run_dbt("seed")
     run_dbt("run", "--empty", "--select", "+fct_ledger_entries", "+fct_account_balances")
     run_dbt("compile", "--select", *MODELS)
-    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    manifest = json.loads((DBT_TARGET / "manifest.json").read_text())
     sql = {}
     for node in manifest["nodes"].values():
         if node["resource_type"] == "model" and node["name"] in MODELS:

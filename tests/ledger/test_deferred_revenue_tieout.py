@@ -9,28 +9,24 @@ day and the amount; on the intact ledger it passes.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import subprocess
 
 from dagster_project.ingest.stripe_extract import ensure_raw_stripe_schema
 from dagster_project.ledger.finance_inputs import ensure_raw_finance_schema
-from dagster_project.settings import DBT_PROJECT_DIR
 from dagster_project.warehouse import connect, ensure_raw_schema
-from tests.conftest import DBT, run_dbt
+from tests.conftest import dbt_command, dbt_env, run_dbt
 
-AS_OF = {"run_date": "2026-11-12"}
+AS_OF = "2026-11-12"  # the run date
 MODELS = ["+rpt_deferred_revenue_tieout", "+rpt_revenue_recognition"]
 
 
 def check(*extra: str) -> bool:
     """Rebuild the schedule, the tie-out and the report, and run their tests (one dbt call):
     True when assert_deferred_revenue_rolls_forward passed."""
-    cmd = [DBT, "build", "--select", "int_finance__deferred_revenue_schedule", "rpt_deferred_revenue_tieout",
-           "rpt_revenue_recognition", *extra, "--exclude", "test_type:unit", "--project-dir", str(DBT_PROJECT_DIR),
-           "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps(AS_OF)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    cmd = dbt_command("build", "--select", "int_finance__deferred_revenue_schedule", "rpt_deferred_revenue_tieout",
+                      "rpt_revenue_recognition", *extra, "--exclude", "test_type:unit")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dbt_env(AS_OF))
     verdicts = re.findall(r"(PASS|FAIL \d+|ERROR) assert_deferred_revenue_rolls_forward", proc.stdout)
     assert len(verdicts) == 1, proc.stdout[-3000:]
     return verdicts[0] == "PASS"
@@ -65,7 +61,7 @@ def test_tieout_passes_on_the_ledger_and_fails_when_ledger_and_source_disagree(h
                     "current_period_end, created) values ('si_S', 'sub_S', 'price_seats', 3, "
                     "timestamp '2026-11-10 00:00:00', timestamp '2026-12-10 00:00:00', timestamp '2026-11-11 00:00:00')")
     run_dbt("seed")
-    run_dbt("run", "--select", *MODELS, vars=AS_OF)
+    run_dbt("run", "--select", *MODELS, run_date=AS_OF)
 
     # intact: billed 3000 on Nov 10, 100 recognized on each of Nov 10, 11, 12 -> 2700, no difference
     assert check()

@@ -107,7 +107,7 @@ def built(home):
         assert record_item_versions(con, datetime(2026, 10, 15, 6, 0)) == 1
         assert record_item_versions(con, datetime(2026, 10, 16, 6, 0)) == 0  # same values: nothing
     run_dbt("seed")
-    run_dbt("run", *SELECT, vars={"run_date": "2026-11-10"})
+    run_dbt("run", *SELECT, run_date="2026-11-10")
     return home
 
 
@@ -134,7 +134,7 @@ def test_past_periods_keep_their_fees_when_seats_and_price_change(built):
             "timestamp '2026-11-15 12:00:00')"
         )
         assert record_item_versions(con, datetime(2026, 11, 15, 12, 5)) == 1
-    run_dbt("run", *SELECT, vars={"run_date": "2026-11-16"})
+    run_dbt("run", *SELECT, run_date="2026-11-16")
     second = _ledger(home)
     added = _new_entries(first, second)
     # no licensed fee is re-posted, and recognition only adds the new days at November's fee
@@ -165,14 +165,14 @@ def test_past_periods_keep_their_fees_when_seats_and_price_change(built):
     assert _licensed_mrr(home) == {date(2026, 9, 1): 3000, date(2026, 10, 1): 3000, date(2026, 11, 1): 5000}
 
     # a rerun of the day posts nothing
-    run_dbt("run", *SELECT, vars={"run_date": "2026-11-16"})
+    run_dbt("run", *SELECT, run_date="2026-11-16")
     assert _ledger(home) == second
 
     # 2026-11-20: the price goes to 15.00 a seat (swapped in place on the item)
     with connect(home.warehouse_path) as con:
         con.execute("update raw_stripe.subscription_items set price = 'price_seats_v2'")
         assert record_item_versions(con, datetime(2026, 11, 20, 9, 0)) == 1
-    run_dbt("run", *SELECT, vars={"run_date": "2026-11-21"})
+    run_dbt("run", *SELECT, run_date="2026-11-21")
     third = _ledger(home)
     added = _new_entries(second, third)
     assert [r for r in added if r[1] == "licensed_fee"] == []
@@ -188,7 +188,7 @@ def test_past_periods_keep_their_fees_when_seats_and_price_change(built):
             "current_period_end = timestamp '2027-01-01 00:00:00'"
         )
         assert record_item_versions(con, datetime(2026, 12, 1, 3, 0)) == 0  # same price and seats
-    run_dbt("run", *SELECT, vars={"run_date": "2026-12-02"})
+    run_dbt("run", *SELECT, run_date="2026-12-02")
     fourth = _ledger(home)
     added = _new_entries(third, fourth)
     assert {r[3] for r in added} == {"original"}
@@ -201,7 +201,7 @@ def test_past_periods_keep_their_fees_when_seats_and_price_change(built):
     assert _licensed_mrr(home)[date(2026, 10, 1)] == 3000
     # and the ledger still equals what the sources say, balanced, ids consistent
     run_dbt("test", "--select", "fct_ledger_entries", "int_ledger__desired_lines", "int_ledger__item_versions",
-            "--indirect-selection", "cautious", vars={"run_date": "2026-12-02"})
+            "--indirect-selection", "cautious", run_date="2026-12-02")
 
 
 def test_without_history_the_current_item_stands_for_every_period(home):
@@ -213,10 +213,10 @@ def test_without_history_the_current_item_stands_for_every_period(home):
         ensure_raw_finance_schema(con)
         _seed_stripe(con)
     run_dbt("seed")
-    run_dbt("run", *SELECT, vars={"run_date": "2026-11-10"})
+    run_dbt("run", *SELECT, run_date="2026-11-10")
     assert _fees(home) == {date(2026, 9, 1): 3000, date(2026, 10, 1): 2000, date(2026, 11, 1): 3000}
     with connect(home.warehouse_path) as con:
         con.execute("update raw_stripe.subscription_items set quantity = 4")
-    run_dbt("run", *SELECT, vars={"run_date": "2026-11-11"})
+    run_dbt("run", *SELECT, run_date="2026-11-11")
     # October stays frozen at Stripe's invoice line; the others follow the only version known
     assert _fees(home) == {date(2026, 9, 1): 4000, date(2026, 10, 1): 2000, date(2026, 11, 1): 4000}

@@ -20,9 +20,8 @@ def test_full_refresh_leaves_the_ledger_alone_and_reruns_post_nothing(home):
             " '2026-11-01', '2026-11-04', 50, null, '2026-11-01')"
         )
     run_dbt("seed")
-    vars_ = {"run_date": "2026-11-05"}
     select = ["--select", "+fct_ledger_entries", "dim_ledger_accounts"]
-    run_dbt("run", *select, vars=vars_)
+    run_dbt("run", *select, run_date="2026-11-05")
 
     def ledger():
         with connect(home.warehouse_path, read_only=True) as con:
@@ -46,14 +45,14 @@ def test_full_refresh_leaves_the_ledger_alone_and_reruns_post_nothing(home):
     ]
     # the same day again, with --full-refresh: `full_refresh: false` keeps the table, and the
     # rerun finds nothing to post
-    run_dbt("run", *select, "--full-refresh", vars=vars_)
+    run_dbt("run", *select, "--full-refresh", run_date="2026-11-05")
     assert ledger() == first
 
     # a late change in a closed month: the refund was 1500, not 1200, and November is closed
     with connect(home.warehouse_path) as con:
         con.execute("update raw_finance.refunds set amount = 1500")
-    closed = {"run_date": "2026-12-02", "ledger_closed_periods": [{"period_month": "2026-11-01", "closed_on": "2026-12-01"}]}
-    run_dbt("run", *select, vars=closed)
+    closed = {"ledger_closed_periods": [{"period_month": "2026-11-01", "closed_on": "2026-12-01"}]}
+    run_dbt("run", *select, run_date="2026-12-02", vars=closed)
     with connect(home.warehouse_path, read_only=True) as con:
         rows = con.execute(
             "select entry_type, account, amount, posting_date, corrects_entry_id is not null "
@@ -73,4 +72,5 @@ def test_full_refresh_leaves_the_ledger_alone_and_reruns_post_nothing(home):
     assert november == len(first)  # closed November untouched
     # balance, ids, reversals mirror, closed periods untouched, ledger = desired
     run_dbt("test", "--select", "fct_ledger_entries", "dim_ledger_accounts", "int_ledger__closed_periods",
-            "int_ledger__desired_lines", "--indirect-selection", "cautious", vars=closed)
+            "int_ledger__desired_lines", "--indirect-selection", "cautious", run_date="2026-12-02",
+            vars=closed)

@@ -1,4 +1,4 @@
--- The day the ledger is posted as of: the run's partition day (var run_date, set by Dagster;
+-- The day the ledger is posted as of: the run's partition day (tollgate.run_date(), set by Dagster;
 -- today when run by hand), but never earlier than a day the ledger has already been posted as
 -- of (its high-water mark). Rerunning an old partition after newer ones therefore changes
 -- nothing a newer run decided; facts dated after the as-of day wait for a later run.
@@ -6,7 +6,7 @@
 -- (a deliberate, documented back-edge; on a fresh warehouse it does not exist yet).
 {%- set ledger = adapter.get_relation(database=target.database, schema='marts', identifier='fct_ledger_entries') %}
 with requested as (
-    select cast({{ "'" ~ var('run_date') ~ "'" if var('run_date') else 'current_date' }} as date) as run_date
+    select cast({{ "'" ~ tollgate.run_date() ~ "'" if tollgate.run_date() else 'current_date' }} as date) as run_date
 ),
 
 high_water as (

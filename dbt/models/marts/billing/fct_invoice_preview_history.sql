@@ -35,7 +35,7 @@ final as (
         cast(sum(case when line_type = 'commitment_true_up' then amount else 0 end) as bigint)
             as invoice_commitment_true_up,
         count(*) as preview_lines,
-        cast({{ "'" ~ var('run_date') ~ "'" if var('run_date') else 'current_date' }} as date) as previewed_as_of
+        cast({{ "'" ~ tollgate.run_date() ~ "'" if tollgate.run_date() else 'current_date' }} as date) as previewed_as_of
     from preview
     group by subscription_id, invoice_period_start
 )
