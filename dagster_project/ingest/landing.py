@@ -90,11 +90,15 @@ def discover_files(landing_root: Path, day: date) -> list[Path]:
     )
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, copy_to=None) -> str:
+    """The file's sha256; with ``copy_to`` (a binary file object) its bytes are written there as
+    they are hashed, so the hash names exactly the bytes copied."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
+            if copy_to is not None:
+                copy_to.write(chunk)
     return digest.hexdigest()
 
 
@@ -255,14 +259,15 @@ def _insert_parquet(con, path: Path, file_id: str, source_file: str, day: date, 
         # Naive TIMESTAMP casts to text without an offset and is quarantined as invalid_timestamp.
         return f"cast(t.\"{name}\" as varchar)"
 
-    if _rebuildable_from_fields(columns):
+    rebuildable = _rebuildable_from_fields(columns)
+    if rebuildable:
         kept = _keep_parquet_file(con, path, file_id, day)
         if kept is not None:
             return kept
 
     row_fields = ", ".join(f'"{name}" := t."{name}"' for name in columns)
     row_as_json = f"cast(to_json(struct_pack({row_fields})) as varchar)"
-    if _rebuildable_from_fields(columns):
+    if rebuildable:
         # The text fields hold the whole row verbatim, so stg_usage__events rebuilds the same
         # JSON text from them (usage_line_as_landed); writing it here as well doubled the
         # cost of loading the file. Only a properties text that was minified on the way in
@@ -314,14 +319,11 @@ def _keep_parquet_file(con, path: Path, file_id: str, day: date) -> int | None:
     partial = target.with_name(KEPT_FILE_NAME + ".partial")  # not matched by the view's glob
     # Hashed as copied: the kept bytes are the ones the file_id names, even if a producer
     # rewrote the landing file after it was first hashed.
-    digest = hashlib.sha256()
-    with path.open("rb") as src, partial.open("wb") as dst:
-        for chunk in iter(lambda: src.read(1 << 20), b""):
-            digest.update(chunk)
-            dst.write(chunk)
+    with partial.open("wb") as dst:
+        copied_sha256 = file_sha256(path, copy_to=dst)
         dst.flush()
         os.fsync(dst.fileno())  # on disk before the manifest entry that makes it count
-    if digest.hexdigest() != file_id:
+    if copied_sha256 != file_id:
         partial.unlink()
         raise RuntimeError(f"{path.name} changed while it was being loaded; load it again")
     os.replace(partial, target)
