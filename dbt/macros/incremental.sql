@@ -6,7 +6,9 @@
       * events: only lines landed on run_date, plus lines still held for reference data
         (unknown_meter/customer, ambiguous_customer) whose usage Stripe could still accept;
       * the dedupe lookup: canonical events landed within dedupe_lookback_days of run_date;
-      * customer x meter x day rows: the last late_arrival_days of usage dates.
+      * customer x meter x day rows: only the keys the run's landing days contribute to
+        (touched_usage), all within the last late_arrival_days of usage dates; the push
+        input recomputes each touched customer and meter from its first touched day.
     Nothing scales with the length of history: the push input's total before the window is
     carried from run to run (int_usage_cumulative_before_window). -#}
 
@@ -50,10 +52,14 @@
 {#- Tests scoped to the run: a `where` config may use __run_date__, __usage_window_start__ and
     __dedupe_window_start__; without a run_date the whole filter is dropped (test everything). -#}
 {#- Fill the run placeholders of a SQL fragment: __run_date__, __usage_window_start__,
-    __dedupe_window_start__ and __dedupe_window_end__. Without a run_date, `none`. -#}
+    __dedupe_window_start__, __dedupe_window_end__ and __touched_usage__ (a subquery, see
+    touched_usage). Without a run_date, `none`. -#}
 {% macro fill_run_placeholders(sql) -%}
     {%- if tollgate.run_date() is none -%}{{ return(none) }}{%- endif -%}
     {%- set lookback = tollgate.dedupe_lookback_days() | int -%}
+    {%- if '__touched_usage__' in sql -%}
+        {%- set sql = sql | replace('__touched_usage__', '(' ~ tollgate.touched_usage() ~ ')') -%}
+    {%- endif -%}
     {{ return(sql
         | replace('__run_date__', tollgate.run_date_minus(0))
         | replace('__usage_window_start__', tollgate.usage_window_start())
@@ -126,6 +132,17 @@
     where classified_on = {{ tollgate.run_date_minus(0) }}
       and landed_date <> {{ tollgate.run_date_minus(0) }}
       and status <> 'quarantined'
+{%- endmacro %}
+
+{#- Stripe customer x meter x usage day keys whose usage this daily run may have changed: every
+    key a recomputed landing day contributes to (int_usage_daily_contributions). A key a rerun
+    emptied is still there, with nothing in it, so it is recomputed (and removed) too. A model
+    using it needs `-- depends_on:` int_usage_daily_contributions and
+    int_usage_events_classified (the daily branch is not rendered when dbt parses). -#}
+{% macro touched_usage() -%}
+    select stripe_customer_id, meter_event_name, usage_date
+    from {{ ref('int_usage_daily_contributions') }}
+    where landed_date in ({{ tollgate.recomputed_landing_days() }})
 {%- endmacro %}
 
 {#- Reasons that depend on Stripe reference data: such lines are held and examined again. -#}

@@ -4,42 +4,100 @@
 -- so a fractional remainder is carried forward to the next day with usage instead of being
 -- rounded away, and the whole-unit total never exceeds the true total by any amount.
 --
--- Incremental: a daily run recomputes the usage days within late_arrival_days of run_date (the
--- only ones it can change), starting each customer and meter from the cumulative quantity of
--- all earlier days, carried from run to run in int_usage_cumulative_before_window (its work is
--- the day that left the window, not history).
+-- Incremental: a day's desired value depends on every earlier day of its customer and meter,
+-- so a daily run recomputes each customer and meter whose usage it changed (touched_usage)
+-- from its first changed day on, and replaces those rows. It starts from the cumulative
+-- quantity before that day: the row's predecessor in this table when it lies within the
+-- late-arrival window, else the carried state int_usage_cumulative_before_window (every usage
+-- day before the window, advanced by one day per run). Neither history nor the window's
+-- length is read again. A meter's payload keys cannot change in Stripe (only its display name
+-- can be updated), so rows that are not recomputed never hold stale ones.
+-- depends_on: {{ ref('int_usage_cumulative_before_window') }}
+-- depends_on: {{ ref('int_usage_daily_contributions') }}
+-- depends_on: {{ ref('int_usage_events_classified') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_window',
-    replace_where='usage_date >= __usage_window_start__',
+    replace_where="usage_date >= __usage_window_start__ and exists (
+        select 1 from __touched_usage__ as touched
+        where touched.stripe_customer_id = tgt.stripe_customer_id
+          and touched.meter_event_name = tgt.meter_event_name
+          and touched.usage_date <= tgt.usage_date)",
 ) }}
 {%- set daily = tollgate.is_daily_increment() %}
--- depends_on: {{ ref('int_usage_cumulative_before_window') }}
 
-with usage_daily as (
-    select * from {{ ref('fct_usage_daily') }}
-    {%- if daily %}
-    where usage_date >= {{ tollgate.usage_window_start() }}
-    {%- endif %}
-),
+{%- if daily %}
 
-before_window as (
-    {%- if daily %}
-    -- The carried state: cumulative quantity of every usage day before the window, advanced
-    -- by one day per run instead of summed over history here.
+with touched as (
     select
         stripe_customer_id,
         meter_event_name,
-        quantity
-    from {{ ref('int_usage_cumulative_before_window') }}
-    {%- else %}
+        min(usage_date) as from_date
+    from ({{ tollgate.touched_usage() }}) as touched_usage
+    group by stripe_customer_id, meter_event_name
+),
+
+usage_daily as (
+    select usage_daily.*
+    from {{ ref('fct_usage_daily') }} as usage_daily
+    inner join touched
+        on usage_daily.stripe_customer_id = touched.stripe_customer_id
+        and usage_daily.meter_event_name = touched.meter_event_name
+        and usage_daily.usage_date >= touched.from_date
+    where usage_daily.usage_date >= {{ tollgate.usage_window_start() }}
+),
+
+-- The last row before the first changed day, when it lies within the window: its cumulative
+-- quantity is everything before that day.
+previous_rows as (
+    select
+        previous.stripe_customer_id,
+        previous.meter_event_name,
+        previous.cumulative_quantity,
+        row_number() over (
+            partition by previous.stripe_customer_id, previous.meter_event_name
+            order by previous.usage_date desc
+        ) as recency
+    from {{ this }} as previous
+    inner join touched
+        on previous.stripe_customer_id = touched.stripe_customer_id
+        and previous.meter_event_name = touched.meter_event_name
+        and previous.usage_date < touched.from_date
+    where previous.usage_date >= {{ tollgate.usage_window_start() }}
+),
+
+-- No such row: nothing was used between the window's start and the first changed day, so
+-- the carried state (every usage day before the window) is everything before it.
+before_window as (
+    select
+        touched.stripe_customer_id,
+        touched.meter_event_name,
+        coalesce(previous_rows.cumulative_quantity, carried.quantity, 0) as quantity
+    from touched
+    left join previous_rows
+        on touched.stripe_customer_id = previous_rows.stripe_customer_id
+        and touched.meter_event_name = previous_rows.meter_event_name
+        and previous_rows.recency = 1
+    left join {{ ref('int_usage_cumulative_before_window') }} as carried
+        on touched.stripe_customer_id = carried.stripe_customer_id
+        and touched.meter_event_name = carried.meter_event_name
+),
+
+{%- else %}
+
+with usage_daily as (
+    select * from {{ ref('fct_usage_daily') }}
+),
+
+before_window as (
     select
         cast(null as {{ dbt.type_string() }}) as stripe_customer_id,
         cast(null as {{ dbt.type_string() }}) as meter_event_name,
         cast(0 as decimal(38, 12)) as quantity
     where 1 = 0
-    {%- endif %}
 ),
+
+{%- endif %}
 
 meters as (
     select * from {{ ref('stg_stripe__billing_meters') }}
