@@ -18,11 +18,18 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_window',
-    replace_where="usage_date >= __usage_window_start__ and exists (
-        select 1 from __touched_usage__ as touched
-        where touched.stripe_customer_id = tgt.stripe_customer_id
-          and touched.meter_event_name = tgt.meter_event_name
-          and touched.usage_date <= tgt.usage_date)",
+    replace_where="usage_date >= __usage_window_start__ and push_key in (
+        select previous.push_key
+        from __this__ as previous
+        inner join (
+            select stripe_customer_id, meter_event_name, min(usage_date) as from_date
+            from __touched_usage__ as touched_usage
+            group by stripe_customer_id, meter_event_name
+        ) as touched
+            on previous.stripe_customer_id = touched.stripe_customer_id
+            and previous.meter_event_name = touched.meter_event_name
+            and previous.usage_date >= touched.from_date
+        where previous.usage_date >= __usage_window_start__)",
 ) }}
 {%- set daily = tollgate.is_daily_increment() %}
 
