@@ -86,10 +86,10 @@
 
 {#- Incremental strategy `replace_window`, the same SQL on DuckDB and PostgreSQL:
       delete the target rows in `replace_where` (the partition or window the model recomputes;
-      `__batch__` names the new rows, `__this__` the target, `tgt` a target row), and the rows whose unique_key is in the new batch
-      (bounded by incremental_predicates), then insert the batch. Rerunning a day replaces what
-      the day wrote, never duplicates it. Without a run_date the model recomputed everything,
-      so everything is replaced. -#}
+      `__batch__` names the new rows, `__this__` the target, `tgt` a target row), and the rows
+      whose unique_key is in the new batch (bounded by incremental_predicates), then insert the
+      batch. Rerunning a day replaces what the day wrote, never duplicates it. Without a
+      run_date the model recomputed everything, so everything is replaced. -#}
 {% macro get_incremental_replace_window_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set source = arg_dict['temp_relation'] -%}
