@@ -3,7 +3,9 @@
 Read from the warehouse after ``dbt build`` has finished (DuckDB admits one writer: the dbt
 process must be gone). Every model gets its row count; the models money depends on get their
 own numbers: lines in and out, duplicates, quarantined by reason, units and amounts in minor
-units. ``day`` is the run's partition: per-day figures are for lines that landed that day.
+units. ``day`` is the run's partition. With one, figures cover that day only (lines that
+landed that day, usage on that UTC day), so reading them costs the same on the hundredth day as
+on the first; without one (a build of everything), they cover the whole table.
 """
 
 from __future__ import annotations
@@ -26,93 +28,113 @@ def _pairs(con, sql: str, params: list | None = None) -> dict:
     return {str(k): int(v) for k, v in con.execute(sql, params or []).fetchall()}
 
 
+def _landed(day: date | None) -> tuple[str, list, str]:
+    """Filter, parameters and key suffix for lines that landed on the run's day (else all)."""
+    return ("where landed_date = ?", [day], "_landed_this_day") if day else ("", [], "")
+
+
+def _used(day: date | None, alias: str = "") -> tuple[str, list, str]:
+    """Filter, parameters and key suffix for usage on the run's day (else all)."""
+    return (f"where {alias}usage_date = ?", [day], "_this_usage_day") if day else ("", [], "")
+
+
 def classified(con, day: date | None) -> dict:
-    meta = {}
-    for label, where, params in [("", "", []), ("_landed_this_day", "where landed_date = ?", [day])]:
-        if label and day is None:
-            continue
-        lines, accepted, duplicates, quarantined = _one(
-            con,
-            f"""select count(*), count(*) filter (where status = 'accepted'),
-                       count(*) filter (where status = 'duplicate'),
-                       count(*) filter (where status = 'quarantined')
-                from intermediate.int_usage_events_classified {where}""",
-            params,
-        )
-        meta |= {
-            f"lines_in{label}": MetadataValue.int(lines),
-            f"accepted{label}": MetadataValue.int(accepted),
-            f"duplicates{label}": MetadataValue.int(duplicates),
-            f"quarantined{label}": MetadataValue.int(quarantined),
-            f"quarantined_by_reason{label}": MetadataValue.json(
-                _pairs(
-                    con,
-                    f"""select reason, count(*) from intermediate.int_usage_events_classified
-                        {where} {'and' if where else 'where'} status = 'quarantined' group by 1 order by 1""",
-                    params,
-                )
-            ),
-        }
-    return meta
+    where, params, label = _landed(day)
+    lines, accepted, duplicates, quarantined = _one(
+        con,
+        f"""select count(*), count(*) filter (where status = 'accepted'),
+                   count(*) filter (where status = 'duplicate'),
+                   count(*) filter (where status = 'quarantined')
+            from intermediate.int_usage_events_classified {where}""",
+        params,
+    )
+    return {
+        f"lines_in{label}": MetadataValue.int(lines),
+        f"accepted{label}": MetadataValue.int(accepted),
+        f"duplicates{label}": MetadataValue.int(duplicates),
+        f"quarantined{label}": MetadataValue.int(quarantined),
+        f"quarantined_by_reason{label}": MetadataValue.json(
+            _pairs(
+                con,
+                f"""select reason, count(*) from intermediate.int_usage_events_classified
+                    {where} {'and' if where else 'where'} status = 'quarantined' group by 1 order by 1""",
+                params,
+            )
+        ),
+    }
 
 
 def deduplicated(con, day: date | None) -> dict:
-    rows, customers = _one(con, "select count(*), count(distinct stripe_customer_id) from intermediate.int_usage_events_deduplicated")
-    meta = {"rows_out": MetadataValue.int(rows), "customers": MetadataValue.int(customers)}
-    if day:
-        meta["rows_out_landed_this_day"] = MetadataValue.int(
-            _one(con, "select count(*) from intermediate.int_usage_events_deduplicated where landed_date = ?", [day])[0]
-        )
-    return meta
+    where, params, label = _landed(day)
+    rows, customers = _one(
+        con,
+        f"select count(*), count(distinct stripe_customer_id) from intermediate.int_usage_events_deduplicated {where}",
+        params,
+    )
+    return {f"rows_out{label}": MetadataValue.int(rows), f"customers{label}": MetadataValue.int(customers)}
 
 
 def quarantined(con, day: date | None) -> dict:
+    where, params, label = _landed(day)
     return {
-        "quarantined_by_reason": MetadataValue.json(
-            _pairs(con, "select reason, count(*) from intermediate.int_usage_events_quarantined group by 1 order by 1")
+        f"quarantined_by_reason{label}": MetadataValue.json(
+            _pairs(con, f"select reason, count(*) from intermediate.int_usage_events_quarantined {where} group by 1 order by 1", params)
         )
     }
 
 
 def usage_daily(con, day: date | None) -> dict:
+    where, params, label = _used(day)
     rows, customers, events = _one(
-        con, "select count(*), count(distinct stripe_customer_id), coalesce(sum(event_count), 0) from marts.fct_usage_daily"
+        con,
+        f"select count(*), count(distinct stripe_customer_id), coalesce(sum(event_count), 0) from marts.fct_usage_daily {where}",
+        params,
     )
     units = {
         m: str(q.normalize())
-        for m, q in con.execute("select meter_event_name, sum(quantity) from marts.fct_usage_daily group by 1 order by 1").fetchall()
+        for m, q in con.execute(
+            f"select meter_event_name, sum(quantity) from marts.fct_usage_daily {where} group by 1 order by 1", params
+        ).fetchall()
     }
     return {
-        "rows": MetadataValue.int(rows),
-        "customers": MetadataValue.int(customers),
-        "events_in": MetadataValue.int(int(events)),
-        "units_by_meter": MetadataValue.json(units),
+        f"rows{label}": MetadataValue.int(rows),
+        f"customers{label}": MetadataValue.int(customers),
+        f"events_in{label}": MetadataValue.int(int(events)),
+        f"units_by_meter{label}": MetadataValue.json(units),
     }
 
 
 def push_input(con, day: date | None) -> dict:
+    where, params, label = _used(day, "p.")
     rows, keys_nonzero, units = _one(
-        con, "select count(*), count(*) filter (where desired_value <> 0), coalesce(sum(desired_value), 0) from marts.fct_meter_push_input"
+        con,
+        f"""select count(*), count(*) filter (where desired_value <> 0), coalesce(sum(desired_value), 0)
+            from marts.fct_meter_push_input p {where}""",
+        params,
     )
     amounts = _pairs(
         con,
         f"""with price as ({SUBSCRIBED_PER_UNIT_PRICES_SQL})
             select price.currency, sum(cast(round(p.desired_value * price.unit_price, 0) as bigint))
             from marts.fct_meter_push_input p join price using (stripe_customer_id, meter_id)
+            {where}
             group by 1 order by 1""",
+        params,
     )
     not_estimated = _one(
         con,
         f"""with price as ({SUBSCRIBED_PER_UNIT_PRICES_SQL})
             select count(*) from marts.fct_meter_push_input p
-            where desired_value <> 0 and not exists (select 1 from price where price.stripe_customer_id = p.stripe_customer_id and price.meter_id = p.meter_id)""",
+            {where} {'and' if where else 'where'} desired_value <> 0
+              and not exists (select 1 from price where price.stripe_customer_id = p.stripe_customer_id and price.meter_id = p.meter_id)""",
+        params,
     )[0]
     return {
-        "rows": MetadataValue.int(rows),
-        "keys_with_units": MetadataValue.int(keys_nonzero),
-        "desired_units": MetadataValue.int(int(units)),
-        "estimated_amount_minor_units": MetadataValue.json(amounts),
-        "keys_not_estimated": MetadataValue.int(int(not_estimated)),
+        f"rows{label}": MetadataValue.int(rows),
+        f"keys_with_units{label}": MetadataValue.int(keys_nonzero),
+        f"desired_units{label}": MetadataValue.int(int(units)),
+        f"estimated_amount_minor_units{label}": MetadataValue.json(amounts),
+        f"keys_not_estimated{label}": MetadataValue.int(int(not_estimated)),
     }
 
 
