@@ -9,9 +9,10 @@
 -- from its first changed day on, and replaces those rows. It starts from the cumulative
 -- quantity before that day: the row's predecessor in this table when it lies within the
 -- late-arrival window, else the carried state int_usage_cumulative_before_window (every usage
--- day before the window, advanced by one day per run). Neither history nor the window's
--- length is read again. A meter's payload keys cannot change in Stripe (only its display name
--- can be updated), so rows that are not recomputed never hold stale ones.
+-- day before the window, advanced by one day per run). History is never summed again; the
+-- window's rows are only looked up, for the touched customers and meters. A meter's payload
+-- keys cannot change in Stripe (its update takes only a display name), so rows that are not
+-- recomputed never hold stale ones.
 -- depends_on: {{ ref('int_usage_cumulative_before_window') }}
 -- depends_on: {{ ref('int_usage_daily_contributions') }}
 -- depends_on: {{ ref('int_usage_events_classified') }}
