@@ -10,12 +10,14 @@
     replace_where='landed_date in (select landed_date from __batch__) or landed_date = __run_date__',
 ) }}
 {%- set daily = tollgate.is_daily_increment() %}
+{#- Asked once: each call looks the days up in the warehouse. -#}
+{%- set recomputed_days = tollgate.recomputed_landing_days() if daily else none %}
 {%- set key = ['landed_date', 'customer_id', 'stripe_customer_id', 'meter_event_name', 'meter_id', 'usage_date'] %}
 
 with events as (
     select * from {{ ref('int_usage_events_deduplicated') }}
     {%- if daily %}
-    where landed_date in ({{ tollgate.recomputed_landing_days() }})
+    where landed_date in ({{ recomputed_days }})
     {%- endif %}
 ),
 
@@ -47,7 +49,7 @@ emptied as (
         cast(0 as decimal(38, 12)) as quantity,
         cast(0 as bigint) as event_count
     from {{ this }} as previous
-    where previous.landed_date in ({{ tollgate.recomputed_landing_days() }})
+    where previous.landed_date in ({{ recomputed_days }})
       and previous.event_count > 0
       and not exists (
           select 1 from contributed

@@ -7,18 +7,20 @@
     replace_where='landed_date in (select landed_date from __batch__) or landed_date = __run_date__',
 ) }}
 {%- set daily = tollgate.is_daily_increment() %}
+{#- Asked once: each call looks the days up in the warehouse. -#}
+{%- set recomputed_days = tollgate.recomputed_landing_days() if daily else none %}
 
 with files as (
     select * from {{ ref('stg_usage__landing_files') }}
     {%- if daily %}
-    where landed_date in ({{ tollgate.recomputed_landing_days() }})
+    where landed_date in ({{ recomputed_days }})
     {%- endif %}
 ),
 
 classified as (
     select * from {{ ref('int_usage_events_classified') }}
     {%- if daily %}
-    where landed_date in ({{ tollgate.recomputed_landing_days() }})
+    where landed_date in ({{ recomputed_days }})
     {%- endif %}
 ),
 
