@@ -202,6 +202,22 @@ def test_the_cli_backfills_a_date_range_one_run_per_day_in_order(ops):
     assert [r.tags["dagster/partition"] for r in runs] == [d1.isoformat(), d2.isoformat()]
 
 
+def test_successful_runs_leave_no_dbt_call_directories_behind(ops):
+    # dagster-dbt writes each dbt call to dbt/target/<step>-<run id prefix>-<uuid> (about 7 MB);
+    # kept, they would fill the disk one daily run at a time.
+    from dagster import DagsterEventType
+
+    from dagster_project.settings import DBT_PROJECT_DIR
+
+    runs = [r for r in ops["backfill_runs"] if r.job_name == "daily_invoicing_run"]
+    assert runs and all(r.is_success for r in runs)
+    for run in runs:
+        steps = {e.step_key for e in run_events(ops["instance"], run.run_id, DagsterEventType.STEP_SUCCESS)}
+        assert {"metering_dbt_models", "billing_and_finance_dbt_models"} <= steps, steps
+        left = sorted(p.name for p in (DBT_PROJECT_DIR / "target").glob(f"*-{run.run_id[:7]}-*"))
+        assert left == [], left
+
+
 def test_usage_without_customer_or_subscription_is_held_priced_and_not_pushed(ops):
     held = {(row[1], row[5]): row for row in ops["held_after_backfill"]}  # (customer, reason)
     assert set(held) == {

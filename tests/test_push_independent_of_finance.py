@@ -6,6 +6,7 @@ direction (a failing gate on the push input stops the push) is tests/test_qualit
 """
 
 import json
+import shutil
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from dagster_project.ledger.finance_inputs import ensure_raw_finance_schema
 from dagster_project.push.readback import meter_totals
 from dagster_project.runner import run_day
 from dagster_project.sample_data import configure_stripe
+from dagster_project.settings import DBT_PROJECT_DIR
 from dagster_project.transform.dbt_assets import metering_dbt_models
 from dagster_project.warehouse import connect
 
@@ -84,3 +86,11 @@ def test_failing_ledger_test_does_not_stop_the_push(home, emulator, stripe_sdk):
     [stripe_customer] = catalog.customers.values()
     totals = meter_totals(stripe_sdk, catalog.meters, [stripe_customer], day - timedelta(days=1), day + timedelta(days=1))
     assert totals == {(stripe_customer, "api_requests"): Decimal(5)}
+    # The failed dbt call keeps its directory (its run results say what failed); the
+    # successful one's is removed (dagster_project/transform/dbt_assets.py).
+    target = DBT_PROJECT_DIR / "target"
+    assert not list(target.glob(f"metering_dbt_models-{run.run_id[:7]}-*"))
+    [kept] = target.glob(f"billing_and_finance_dbt_models-{run.run_id[:7]}-*")
+    results = json.loads((kept / "run_results.json").read_text())["results"]
+    assert any(r["status"] == "fail" and "stg_finance__payments" in r["unique_id"] for r in results)
+    shutil.rmtree(kept)
