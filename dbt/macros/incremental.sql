@@ -157,6 +157,15 @@
     where landed_date in ({{ tollgate.recomputed_landing_days() }})
 {%- endmacro %}
 
+{#- First changed usage day per Stripe customer and meter, from touched usage keys (`touched`:
+    a parenthesised subquery, or the `__touched_usage__` placeholder in a replace_where): the
+    push input recomputes each such customer and meter from that day on. -#}
+{% macro first_touched_days(touched) -%}
+    select stripe_customer_id, meter_event_name, min(usage_date) as from_date
+    from {{ touched }} as touched_usage
+    group by stripe_customer_id, meter_event_name
+{%- endmacro %}
+
 {#- Reasons that depend on Stripe reference data: such lines are held and examined again. -#}
 {% macro held_reasons() -%}
     ('unknown_meter', 'unknown_customer', 'ambiguous_customer', 'no_subscription')

@@ -22,11 +22,7 @@
     replace_where="usage_date >= __usage_window_start__ and push_key in (
         select previous.push_key
         from __this__ as previous
-        inner join (
-            select stripe_customer_id, meter_event_name, min(usage_date) as from_date
-            from __touched_usage__ as touched_usage
-            group by stripe_customer_id, meter_event_name
-        ) as touched
+        inner join (" ~ tollgate.first_touched_days('__touched_usage__') ~ ") as touched
             on previous.stripe_customer_id = touched.stripe_customer_id
             and previous.meter_event_name = touched.meter_event_name
             and previous.usage_date >= touched.from_date
@@ -37,12 +33,7 @@
 {%- if daily %}
 
 with touched as (
-    select
-        stripe_customer_id,
-        meter_event_name,
-        min(usage_date) as from_date
-    from ({{ tollgate.touched_usage() }}) as touched_usage
-    group by stripe_customer_id, meter_event_name
+    {{ tollgate.first_touched_days('(' ~ tollgate.touched_usage() ~ ')') }}
 ),
 
 usage_daily as (
