@@ -37,7 +37,7 @@ DAY = date(2026, 11, 20)
 CUSTOMERS = 12_000
 # dbt models -> benchmark stage
 STAGES = {
-    "dedupe (classify every line)": ["int_usage_events_classified"],
+    "dedupe (classify every line)": ["int_usage_line_outcomes"],
     "daily aggregate": ["int_usage_daily_contributions", "fct_usage_daily"],
     "push input": ["int_usage_cumulative_before_window", "fct_meter_push_input"],
     "file accounting": ["fct_landing_file_accounting"],

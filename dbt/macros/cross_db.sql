@@ -198,3 +198,46 @@
 {% macro month_start(expr) -%}
     cast(date_trunc('month', cast({{ expr }} as timestamp)) as date)
 {%- endmacro %}
+
+{#- A key for comparing two lines' content (the dedupe's "same content"), stored per line so
+    an earlier line's content need not be. DuckDB: its 64-bit hash of the values, much cheaper
+    to compute and store than a digest. Only lines with the same event_id are ever compared, and
+    a collision can only turn a conflicting_duplicate into a duplicate: neither is billed.
+    DuckDB does not promise the same hash across versions, so after an upgrade an exact copy of
+    a line classified before it is quarantined as conflicting_duplicate instead (not billed
+    either) until the dedupe window has passed. PostgreSQL: an md5 digest (hash_key). -#}
+{% macro content_key(exprs) -%}
+    {{ return(adapter.dispatch('content_key', 'tollgate')(exprs)) }}
+{%- endmacro %}
+{% macro default__content_key(exprs) -%}
+    hash({{ exprs | join(', ') }})
+{%- endmacro %}
+{% macro postgres__content_key(exprs) -%}
+    {{ hash_key(exprs) }}
+{%- endmacro %}
+
+{#- Text fields as one compact JSON object, keys in the given order (the same text on every
+    warehouse). `fields`: [key, text expression] pairs. Used for a line's verdict details, kept
+    only for lines that are not accepted (see int_usage_line_outcomes). -#}
+{% macro line_detail_json(fields) -%}
+    {{ return(adapter.dispatch('line_detail_json', 'tollgate')(fields)) }}
+{%- endmacro %}
+{% macro default__line_detail_json(fields) -%}
+    cast(to_json(struct_pack(
+        {%- for key, expr in fields %}"{{ key }}" := {{ expr }}{% if not loop.last %}, {% endif %}{% endfor -%}
+    )) as varchar)
+{%- endmacro %}
+{% macro postgres__line_detail_json(fields) -%}
+    ('{' {%- for key, expr in fields %} || '{% if not loop.first %},{% endif %}"{{ key }}":' || coalesce(cast(to_json({{ expr }}) as text), 'null'){% endfor %} || '}')
+{%- endmacro %}
+
+{#- One text field of line_detail_json (null when absent or null). -#}
+{% macro line_detail_field(detail, field) -%}
+    {{ return(adapter.dispatch('line_detail_field', 'tollgate')(detail, field)) }}
+{%- endmacro %}
+{% macro default__line_detail_field(detail, field) -%}
+    json_extract_string({{ detail }}, '$.{{ field }}')
+{%- endmacro %}
+{% macro postgres__line_detail_field(detail, field) -%}
+    (cast({{ detail }} as json) ->> '{{ field }}')
+{%- endmacro %}
