@@ -40,7 +40,7 @@ HELD_NO_CUSTOMER = "acct_0060"  # no Stripe customer at all
 
 # Tables whose contents must not change when a hostile file lands (what is billed and pushed).
 MONEY_TABLES = {
-    "accepted": "select * exclude (file_id, source_file, line_number, landed_date) from intermediate.int_usage_events_deduplicated order by event_id",
+    "accepted": "select * exclude (file_id, line_number, landed_date) from intermediate.int_usage_events_deduplicated order by event_id",
     "usage_daily": "select * from marts.fct_usage_daily order by usage_daily_id",
     "push_input": "select * from marts.fct_meter_push_input order by push_key",
     "intents": "select identifier, value from push.meter_event_intents order by identifier",

@@ -21,18 +21,36 @@ with events as (
     {%- endif %}
 ),
 
-contributed as (
+meters as (
+    select * from {{ ref('stg_stripe__billing_meters') }}
+),
+
+-- Summed per meter_id, then named: the event name is looked up once per row here, not per event.
+per_meter as (
     select
         landed_date,
         customer_id,
         stripe_customer_id,
-        meter as meter_event_name,
         meter_id,
         usage_date,
         cast(sum(quantity) as decimal(38, 12)) as quantity,
         cast(count(*) as bigint) as event_count
     from events
-    group by landed_date, customer_id, stripe_customer_id, meter, meter_id, usage_date
+    group by landed_date, customer_id, stripe_customer_id, meter_id, usage_date
+),
+
+contributed as (
+    select
+        per_meter.landed_date,
+        per_meter.customer_id,
+        per_meter.stripe_customer_id,
+        meters.event_name as meter_event_name,
+        per_meter.meter_id,
+        per_meter.usage_date,
+        per_meter.quantity,
+        per_meter.event_count
+    from per_meter
+    left join meters on meters.meter_id = per_meter.meter_id
 ),
 
 {%- if daily %}

@@ -6,11 +6,15 @@ with outcomes as (
     select * from {{ ref('int_usage_line_outcomes') }}
 ),
 
+files as (
+    select * from {{ ref('stg_usage__landing_files') }}
+),
+
 final as (
     select
-        file_id,
-        {{ tollgate.line_detail_field('detail', 'source_file') }} as source_file,
-        landed_date,
+        outcomes.file_id,
+        files.source_file,
+        outcomes.landed_date,
         line_number,
         event_id,
         customer_id,
@@ -30,6 +34,7 @@ final as (
             as is_canonical,
         classified_on
     from outcomes
+    left join files on files.file_id = outcomes.file_id
 )
 
 select * from final

@@ -25,6 +25,7 @@
 --     the original landed more than late_arrival_days + 1 days earlier: it is treated as a
 --     new event. An exact copy that late is quarantined as too_late, never billed twice.
 -- Without run_date (first build, a build by hand) every landed line is classified again.
+-- depends_on: {{ ref('stg_usage__landing_files') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_window',

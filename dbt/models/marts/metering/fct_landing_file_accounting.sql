@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('int_usage_events_classified') }}
 -- Per landed file: lines landed = accepted + duplicates + quarantined (checked by a test).
 -- Incremental: a daily run recounts the files of the landing days whose lines it classified
 -- or changed (recomputed_landing_days), and replaces their rows.
@@ -17,8 +18,14 @@ with files as (
     {%- endif %}
 ),
 
-classified as (
-    select * from {{ ref('int_usage_events_classified') }}
+-- The stored outcomes rather than the int_usage_events_classified view: a line's status is
+-- all that is counted, and the view also looks up each line's file.
+outcomes as (
+    select
+        file_id,
+        case when detail is null then 'accepted'
+             else {{ tollgate.line_detail_field('detail', 'status') }} end as status
+    from {{ ref('int_usage_line_outcomes') }}
     {%- if daily %}
     where landed_date in ({{ recomputed_days }})
     {%- endif %}
@@ -31,7 +38,7 @@ per_file as (
         cast(sum(case when status = 'accepted' then 1 else 0 end) as bigint) as accepted,
         cast(sum(case when status = 'duplicate' then 1 else 0 end) as bigint) as duplicates,
         cast(sum(case when status = 'quarantined' then 1 else 0 end) as bigint) as quarantined
-    from classified
+    from outcomes
     group by file_id
 ),
 
