@@ -7,7 +7,7 @@
 -- quantity, and a key of the content. Everything else about a line that is not accepted
 -- (status, reason, the text fields, the line as landed) is kept in one JSON column, `detail`,
 -- null for an accepted line. DuckDB's writer costs about as much per column for a column
--- that is almost all null as for a full one: the 10M-line day classified in about 20 % less
+-- that is almost all null as for a full one: the 10M-line day classified in 17-20 % less
 -- time with 12 columns than with the 20 it had (benchmarks/RESULTS.md). An accepted line's
 -- meter is its meter_id's event name; its properties and text are in raw.usage_events.
 --
