@@ -241,3 +241,9 @@
 {% macro postgres__line_detail_field(detail, field) -%}
     (cast({{ detail }} as json) ->> '{{ field }}')
 {%- endmacro %}
+
+{#- A stored line's status (int_usage_line_outcomes): an accepted line is the one without
+    detail; any other keeps its status in it. -#}
+{% macro line_status(detail) -%}
+    (case when {{ detail }} is null then 'accepted' else {{ tollgate.line_detail_field(detail, 'status') }} end)
+{%- endmacro %}

@@ -1,7 +1,6 @@
 -- A view over the stored outcomes (int_usage_line_outcomes): every landed line with its status
 -- and reason. Costs nothing to build, however long the history.
 {{ config(materialized='view') }}
-{%- set verdict = tollgate.line_detail_field('detail', 'status') %}
 with outcomes as (
     select * from {{ ref('int_usage_line_outcomes') }}
 ),
@@ -26,7 +25,7 @@ final as (
         quantity,
         {{ tollgate.line_detail_field('detail', 'properties') }} as properties,
         {{ tollgate.line_detail_field('detail', 'raw_line') }} as raw_line,
-        case when detail is null then 'accepted' else {{ verdict }} end as status,
+        {{ tollgate.line_status('detail') }} as status,
         {{ tollgate.line_detail_field('detail', 'reason') }} as reason,
         -- The first occurrence of its event_id: accepted, or held for reference data (a held
         -- reason is only ever given to a first occurrence).

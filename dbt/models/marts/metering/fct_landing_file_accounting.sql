@@ -23,8 +23,7 @@ with files as (
 outcomes as (
     select
         file_id,
-        case when detail is null then 'accepted'
-             else {{ tollgate.line_detail_field('detail', 'status') }} end as status
+        {{ tollgate.line_status('detail') }} as status
     from {{ ref('int_usage_line_outcomes') }}
     {%- if daily %}
     where landed_date in ({{ recomputed_days }})
