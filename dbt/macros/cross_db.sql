@@ -247,3 +247,9 @@
 {% macro line_status(detail) -%}
     (case when {{ detail }} is null then 'accepted' else {{ tollgate.line_detail_field(detail, 'status') }} end)
 {%- endmacro %}
+
+{#- A stored line is the first occurrence of its event_id: accepted, or held for reference data
+    (a held reason is only ever given to a first occurrence). -#}
+{% macro line_is_canonical(detail) -%}
+    ({{ detail }} is null or {{ tollgate.line_detail_field(detail, 'reason') }} in {{ tollgate.held_reasons() }})
+{%- endmacro %}

@@ -27,10 +27,7 @@ final as (
         {{ tollgate.line_detail_field('detail', 'raw_line') }} as raw_line,
         {{ tollgate.line_status('detail') }} as status,
         {{ tollgate.line_detail_field('detail', 'reason') }} as reason,
-        -- The first occurrence of its event_id: accepted, or held for reference data (a held
-        -- reason is only ever given to a first occurrence).
-        (detail is null or {{ tollgate.line_detail_field('detail', 'reason') }} in {{ tollgate.held_reasons() }})
-            as is_canonical,
+        {{ tollgate.line_is_canonical('detail') }} as is_canonical,
         classified_on
     from outcomes
     left join files on files.file_id = outcomes.file_id

@@ -175,7 +175,7 @@ earlier as (
     from (
         select event_id, content_key, landed_date, file_id, line_number
         from {{ this }}
-        where (detail is null or ({{ held_reason }} and not {{ is_held }}))
+        where {{ tollgate.line_is_canonical('detail') }} and not {{ is_held }}
           and {{ in_window }}
           and event_id in (select event_id from well_formed)
     ) as canonical
